@@ -1,0 +1,1 @@
+"""Job definitions: each module here defines a `runner.job.Job` named `job`."""

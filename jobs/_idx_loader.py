@@ -1,0 +1,47 @@
+"""Loading an MNIST-family data set from IDX folders or the Keras downloader."""
+
+import logging
+from pathlib import Path
+
+from runner.data import has_mnist_files, load_mnist_idx, split_training_set, describe_search
+from runner.errors import DataNotFoundError, InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+
+def load_mnist_family(data_dir, *, system_dirs, keras_dataset, remedy):
+    """Load the data set from `data_dir`, else from `system_dirs`, else through Keras.
+
+    Args:
+        data_dir: The `--data-dir` folder, or None. When given, it is the only
+            place searched, so a typo never falls back to another copy.
+        system_dirs: Folders where a system package installs the IDX files.
+        keras_dataset: A `keras.datasets` module (`mnist`, `fashion_mnist`),
+            whose `load_data()` downloads once and caches under ~/.keras/datasets.
+        remedy: Sentence telling the user how to get the files.
+    """
+    if data_dir is not None:
+        if not has_mnist_files(data_dir):
+            raise DataNotFoundError(describe_search([f"{data_dir} (from --data-dir)"], remedy))
+        logger.debug("Loading IDX files from %s", data_dir)
+        return load_mnist_idx(data_dir)
+
+    for folder in system_dirs:
+        if has_mnist_files(folder):
+            logger.debug("Loading IDX files from %s", folder)
+            return load_mnist_idx(folder)
+
+    try:
+        (train_images, train_labels), (test_images, test_labels) = keras_dataset.load_data()
+    # Keras raises a bare Exception when the download fails.
+    except Exception as error:  # noqa: BLE001
+        searched = [f"{folder} (no IDX files)" for folder in system_dirs]
+        searched.append(f"{Path.home() / '.keras' / 'datasets'} (Keras download failed: {error})")
+        raise DataNotFoundError(describe_search(searched, remedy)) from None
+
+    if train_images.shape[1:] != (28, 28) or test_images.shape[1:] != (28, 28):
+        raise InvalidInputError(
+            f"The Keras cache of {keras_dataset.__name__} holds images of shape {train_images.shape[1:]}, "
+            "expected (28, 28); delete the cached file under ~/.keras/datasets and retry."
+        )
+    return split_training_set(train_images, train_labels, test_images, test_labels, validation_size=5000)

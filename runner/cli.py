@@ -1,0 +1,248 @@
+"""The `runner` command line: the only place that prints for people and picks exit codes."""
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runner.errors import ExitCode, RunnerError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Train jobs in atomic chunks that resume bit-exact after a crash.",
+)
+
+StateDir = typer.Option(
+    Path("state"), "--state-dir", envvar="RUNNER_STATE_DIR", help="Folder that contains the runs.", show_default=True
+)
+DataDir = typer.Option(None, "--data-dir", help="Folder with the data set files; the job's default when omitted.")
+AsJson = typer.Option(False, "--json", help="Print one JSON object for scripts.")
+
+
+@contextlib.contextmanager
+def _reported_errors():
+    """Turn engine exceptions into a one-line message and their exit code."""
+    try:
+        yield
+    except RunnerError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(int(error.exit_code)) from None
+    except KeyboardInterrupt:
+        typer.echo("aborted; the last commit is intact", err=True)
+        raise typer.Exit(int(ExitCode.ABORTED)) from None
+
+
+def _configure_logging(verbose=False):
+    # TensorFlow's C++ start-up notices would bury the progress lines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_ProgressFormatter())
+    logger = logging.getLogger("runner")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
+class _ProgressFormatter(logging.Formatter):
+    """Plain messages for progress lines, a level prefix for anything else."""
+
+    def format(self, record):
+        message = record.getMessage()
+        if record.levelno == logging.INFO:
+            return message
+        return f"{record.levelname}: {message}"
+
+
+@app.command()
+def start(
+    job: str = typer.Argument(..., help="Job module in jobs/ (for example fashion_mnist) or path to a job file."),
+    run: Optional[str] = typer.Option(None, "--run", help="Run name; the job's name when omitted."),
+    state_dir: Path = StateDir,
+    data_dir: Optional[Path] = DataDir,
+    max_steps: Optional[int] = typer.Option(None, min=1, help="Training steps at most [job default: 10,000]."),
+    chunk_steps: Optional[int] = typer.Option(None, min=1, help="Steps between validations and commits [default: 100]."),
+    patience: Optional[int] = typer.Option(None, min=1, help="Stop after this many steps without improvement [default: 1,000]."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Training images per step [default: 64]."),
+    learning_rate: Optional[float] = typer.Option(None, min=0.0, help="Adam learning rate [default: 1e-4]."),
+    seed: Optional[int] = typer.Option(None, min=0, help="Seed of initialisation and batch order [default: 0]."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log lock, slot and commit details."),
+):
+    """Create a run of JOB and train it; an existing run is rejected."""
+    _configure_logging(verbose)
+    overrides = {
+        "max_steps": max_steps,
+        "chunk_steps": chunk_steps,
+        "patience": patience,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+    }
+    with _reported_errors():
+        from runner.runs import start_run
+
+        summary = start_run(state_dir=state_dir, job_spec=job, run=run, data_dir=data_dir, overrides=overrides)
+    typer.echo(_describe_finish(summary))
+
+
+@app.command()
+def resume(
+    run: str = typer.Argument(..., help="Name of the run to continue."),
+    state_dir: Path = StateDir,
+    data_dir: Optional[Path] = DataDir,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log lock, slot and commit details."),
+):
+    """Continue RUN from its last commit; a finished run prints its summary and exits 0."""
+    _configure_logging(verbose)
+    with _reported_errors():
+        from runner.runs import resume_run
+
+        summary = resume_run(state_dir=state_dir, run=run, data_dir=data_dir)
+    if summary.steps_trained == 0 and summary.resumed_from == summary.step:
+        typer.echo(f"run {run!r} is already finished")
+    typer.echo(_describe_finish(summary))
+
+
+@app.command()
+def status(
+    run: Optional[str] = typer.Argument(None, help="Run to show; all runs when omitted."),
+    state_dir: Path = StateDir,
+    as_json: bool = AsJson,
+):
+    """Show the state, step and best accuracy of runs, from their files only."""
+    from runner.run_folder import RunFolder, list_runs
+    from runner.status import read_status
+
+    with _reported_errors():
+        names = [run] if run is not None else list_runs(state_dir)
+        statuses = [read_status(RunFolder(state_dir, name)) for name in names]
+
+    if as_json:
+        typer.echo(json.dumps(statuses[0] if run is not None else statuses, indent=2))
+        return
+    if not statuses:
+        typer.echo(f"no runs in {state_dir}")
+    for entry in statuses:
+        typer.echo(_describe_status(entry))
+
+
+@app.command()
+def evaluate(
+    run: str = typer.Argument(..., help="Name of the run whose best weights to test."),
+    state_dir: Path = StateDir,
+    data_dir: Optional[Path] = DataDir,
+    as_json: bool = AsJson,
+):
+    """Print the test accuracy and confusion matrix of RUN's best weights."""
+    _configure_logging()
+    with _reported_errors():
+        report = _evaluate(state_dir, run, data_dir)
+
+    if as_json:
+        typer.echo(json.dumps(_report_as_dict(report), indent=2))
+        return
+    typer.echo(f"Best weights: step {report.step:,} (validation accuracy {100 * report.val_accuracy:.1f}%)")
+    typer.echo(f"Test accuracy: {100 * report.accuracy:.1f}% ({report.correct:,} / {report.total:,})")
+    typer.echo("")
+    typer.echo(_format_confusion(report))
+
+
+@app.command(name="list")
+def list_command(state_dir: Path = StateDir):
+    """List the available jobs and the runs in the state directory."""
+    from runner.job import builtin_job_names, describe_builtin_job
+    from runner.run_folder import RunFolder, list_runs
+    from runner.status import read_status
+
+    typer.echo("jobs:")
+    for name in builtin_job_names():
+        typer.echo(f"  {name:<16} {describe_builtin_job(name)}")
+    typer.echo(f"runs in {state_dir}:")
+    names = list_runs(state_dir)
+    if not names:
+        typer.echo("  none")
+    with _reported_errors():
+        for name in names:
+            typer.echo("  " + _describe_status(read_status(RunFolder(state_dir, name))))
+
+
+def _evaluate(state_dir, run, data_dir):
+    from runner.evaluate import evaluate_best
+    from runner.job import load_job
+    from runner.run_folder import RunFolder
+
+    folder = RunFolder(state_dir, run)
+    config = folder.load_config()
+    job = load_job(config.job)
+    chosen_dir = data_dir if data_dir is not None else config.data_dir
+    splits = job.load_data(Path(chosen_dir) if chosen_dir is not None else None)
+    return evaluate_best(job=job, folder=folder, splits=splits)
+
+
+def _describe_finish(summary):
+    reason = {"early_stop": "early stop", "max_steps": "max steps reached"}[summary.finished_reason]
+    best = "no improvement"
+    if summary.best_accuracy is not None:
+        best = f"best val acc {100 * summary.best_accuracy:.1f}% at step {summary.best_step:,}"
+    line = f"finished: {reason} at step {summary.step:,}; {best}"
+    if summary.steps_trained:
+        line += f"; trained {summary.steps_trained:,} steps in {_format_duration(summary.elapsed_seconds)}"
+    return line
+
+
+def _describe_status(entry):
+    best = "-"
+    if entry["best_accuracy"] is not None:
+        best = f"{100 * entry['best_accuracy']:.1f}% at step {entry['best_step']:,}"
+    line = (
+        f"{entry['run']:<20} {entry['state']:<9} step {entry['step']:>6,} / {entry['max_steps']:,}"
+        f" | best {best} | {entry['steps_since_improvement']:,} / {entry['patience']:,} steps since improvement"
+    )
+    if entry["finished_reason"]:
+        line += f" | {entry['finished_reason']}"
+    holder = entry["lock_holder"]
+    if holder:
+        line += f" | held by pid {holder.get('pid')} on {holder.get('host')}"
+    return line
+
+
+def _format_duration(seconds):
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {seconds:02d}s"
+    if minutes:
+        return f"{minutes}m {seconds:02d}s"
+    return f"{seconds}s"
+
+
+def _format_confusion(report):
+    names = [name[:11] for name in report.class_names]
+    width = max(6, max(len(name) for name in names))
+    header = " " * (width + 2) + " ".join(f"{name:>{width}}" for name in names)
+    lines = ["Confusion matrix (rows: true label, columns: predicted label):", header]
+    for name, row in zip(names, report.confusion):
+        lines.append(f"{name:>{width}}  " + " ".join(f"{count:>{width}d}" for count in row))
+    return "\n".join(lines)
+
+
+def _report_as_dict(report):
+    return {
+        "step": report.step,
+        "val_accuracy": report.val_accuracy,
+        "test_accuracy": report.accuracy,
+        "correct": report.correct,
+        "total": report.total,
+        "class_names": list(report.class_names),
+        "confusion_matrix": report.confusion.tolist(),
+    }
+
+
+def main():
+    """Run the command line (the `runner` console script)."""
+    app()

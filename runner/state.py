@@ -1,0 +1,171 @@
+"""The training state variables, the two checkpoint slots and the commit sequence."""
+
+import logging
+import os
+
+import tensorflow as tf
+from google.protobuf import text_format
+
+from runner.errors import CommitError, InvalidInputError
+from runner.files import write_atomically
+from runner.run_folder import CHECKPOINT_PREFIX
+
+logger = logging.getLogger(__name__)
+
+# Two commits per slot: after a crash between the best slot's save and the
+# latest slot's commit, the best weights named by the last commit are still
+# the older of the two.
+COMMITS_KEPT = 2
+
+
+class TrainingState:
+    """Everything a commit saves: model, optimizer, early-stopping counters and data seed.
+
+    The data position is the step: the batch order follows from the seed and
+    the step (see `runner.data.chunk_indices`), so no iterator is saved.
+    """
+
+    def __init__(self, model, optimizer, *, seed):
+        self.model = model
+        self.optimizer = optimizer
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.best_accuracy = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="best_accuracy")
+        self.best_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_step")
+        self.seed = tf.Variable(seed, dtype=tf.int64, trainable=False, name="seed")
+
+        # Keras 3.15 leaves the states of layers' seed generators (Dropout and
+        # the like) out of the model's checkpoint dependencies; saving all
+        # non-trainable variables keeps their random streams across a resume.
+        self.latest_checkpoint = tf.train.Checkpoint(
+            model=model,
+            optimizer=optimizer,
+            non_trainable=list(model.non_trainable_variables),
+            step=self.step,
+            best_accuracy=self.best_accuracy,
+            best_step=self.best_step,
+            seed=self.seed,
+        )
+        self.best_checkpoint = tf.train.Checkpoint(model=model, step=self.best_step, accuracy=self.best_accuracy)
+
+    def record_improvement(self, accuracy):
+        """Make the current step the best one, with its validation accuracy."""
+        self.best_accuracy.assign(accuracy)
+        self.best_step.assign(self.step)
+
+
+class Slots:
+    """The `latest` and `best` CheckpointManager folders of a run, and the commit sequence.
+
+    Commit order: the best slot (when the chunk improved), then the metrics
+    record, then the latest slot. CheckpointManager replaces the latest
+    slot's `checkpoint` state file atomically, and that replacement is the
+    commit point; whatever a crash leaves before it is discarded on restore.
+    """
+
+    def __init__(self, folder, state):
+        self._folder = folder
+        self._state = state
+        self.latest = tf.train.CheckpointManager(
+            state.latest_checkpoint, str(folder.latest), max_to_keep=COMMITS_KEPT, checkpoint_name=CHECKPOINT_PREFIX
+        )
+        self.best = self._open_best()
+
+    def restore(self):
+        """Restore the newest commit and discard anything written after it.
+
+        Returns:
+            The restored step, or None when the run has no commit yet.
+        """
+        path = self.latest.latest_checkpoint
+        if path is None:
+            return None
+
+        self._state.optimizer.build(self._state.model.trainable_variables)
+        status = self._state.latest_checkpoint.restore(path)
+        status.assert_existing_objects_matched()
+        step = int(self._state.step.numpy())
+        iterations = int(self._state.optimizer.iterations.numpy())
+        if iterations != step:
+            raise InvalidInputError(
+                f"Commit {path} is inconsistent: the optimizer has run {iterations} iterations "
+                f"but the commit is at step {step}. Resume from an intact copy of the run folder."
+            )
+        logger.debug("Restored %s at step %d", path, step)
+
+        self._discard_best_after(step)
+        self._restore_best_save_counter(int(self._state.best_step.numpy()))
+        dropped = self._folder.discard_metrics_after(step)
+        if dropped:
+            logger.debug("Dropped %d metrics records of an uncommitted chunk", dropped)
+        return step
+
+    def commit(self, record, *, improved):
+        """Write the commit for the current step: best slot, metrics record, latest slot.
+
+        Raises:
+            CommitError: a write failed; the previous commit is still the run's state.
+        """
+        step = int(self._state.step.numpy())
+        try:
+            if improved:
+                self.best.save(checkpoint_number=step)
+            self._folder.append_metrics(record)
+            self.latest.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            raise CommitError(
+                f"Commit at step {step} failed in {self._folder.path}: {error}. "
+                "The previous commit is intact; fix the disk, then run `runner resume`."
+            ) from error
+        logger.debug("Committed step %d", step)
+
+    def _restore_best_save_counter(self, best_step):
+        """Continue the best slot's save counter, which is saved inside its checkpoints.
+
+        Without this, a resumed process would number its best saves from zero
+        and its best checkpoints would differ, byte for byte, from those of an
+        uninterrupted run.
+        """
+        path = self._folder.best / f"{CHECKPOINT_PREFIX}-{best_step}"
+        if not tf.io.gfile.exists(f"{path}.index"):
+            return
+        saved = tf.train.load_checkpoint(str(path)).get_tensor("save_counter/.ATTRIBUTES/VARIABLE_VALUE")
+        self._state.best_checkpoint.save_counter.assign(saved)
+
+    def _discard_best_after(self, step):
+        """Delete best-slot checkpoints newer than `step`, left by a chunk that never committed."""
+        stale = [path for path in self.best.checkpoints if _checkpoint_step(path) > step]
+        if not stale:
+            return
+        state_file = self._folder.best / "checkpoint"
+        state = tf.train.get_checkpoint_state(str(self._folder.best))
+        entries = zip(state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps)
+        kept = [(path, stamp) for path, stamp in entries if _checkpoint_step(path) <= step]
+
+        # Rewrite the state file before deleting, so that it never names a
+        # deleted file. get_checkpoint_state made the paths absolute; the
+        # file keeps them relative so the run folder stays movable.
+        if kept:
+            del state.all_model_checkpoint_paths[:]
+            state.all_model_checkpoint_paths.extend(os.path.basename(path) for path, _ in kept)
+            del state.all_model_checkpoint_timestamps[:]
+            state.all_model_checkpoint_timestamps.extend(stamp for _, stamp in kept)
+            state.model_checkpoint_path = state.all_model_checkpoint_paths[-1]
+            write_atomically(state_file, text_format.MessageToString(state))
+        else:
+            state_file.unlink()
+        for path in stale:
+            for name in tf.io.gfile.glob(path + ".*"):
+                tf.io.gfile.remove(name)
+        logger.debug("Discarded uncommitted best checkpoints %s", stale)
+
+        # Reopen the manager so that its bookkeeping matches the rewritten state file.
+        self.best = self._open_best()
+
+    def _open_best(self):
+        return tf.train.CheckpointManager(
+            self._state.best_checkpoint, str(self._folder.best), max_to_keep=COMMITS_KEPT, checkpoint_name=CHECKPOINT_PREFIX
+        )
+
+
+def _checkpoint_step(path):
+    return int(str(path).rsplit("-", 1)[1])

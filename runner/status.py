@@ -1,0 +1,51 @@
+"""A run's status read from its files alone, without TensorFlow."""
+
+from runner.lock import find_lock_holder
+from runner.stopping import finished_reason
+
+RUNNING = "running"
+STOPPED = "stopped"
+FINISHED = "finished"
+
+
+def read_status(folder):
+    """Return the status of the run in `folder` as a JSON-ready dict.
+
+    Fields: run, job, state (running, stopped or finished), finished_reason
+    (early_stop, max_steps or null), step, max_steps, chunk_steps,
+    best_accuracy, best_step, steps_since_improvement, patience,
+    last_val_accuracy, lock_holder. Accuracies are fractions in [0, 1].
+
+    Raises:
+        RunNotFoundError: the run does not exist.
+    """
+    config = folder.load_config()
+    step = folder.committed_step() or 0
+    records = folder.read_metrics(up_to_step=step)
+    last = records[-1] if records else None
+    best_step = last["best_step"] if last else 0
+    reason = finished_reason(step=step, best_step=best_step, max_steps=config.max_steps, patience=config.patience)
+    holder = find_lock_holder(folder)
+
+    if holder is not None:
+        state = RUNNING
+    elif reason is not None:
+        state = FINISHED
+    else:
+        state = STOPPED
+
+    return {
+        "run": config.run,
+        "job": config.job,
+        "state": state,
+        "finished_reason": reason,
+        "step": step,
+        "max_steps": config.max_steps,
+        "chunk_steps": config.chunk_steps,
+        "best_accuracy": last["best_accuracy"] if last else None,
+        "best_step": best_step if last else None,
+        "steps_since_improvement": step - best_step,
+        "patience": config.patience,
+        "last_val_accuracy": last["val_accuracy"] if last else None,
+        "lock_holder": holder,
+    }

@@ -1,0 +1,24 @@
+"""The outcome of a start or resume, as the command line reports it."""
+
+import dataclasses
+from typing import Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """Where a run stands when training returns.
+
+    Attributes:
+        resumed_from: Step of the commit this process continued from, or None
+            for a process that started from scratch.
+        steps_trained: Steps this process trained.
+        elapsed_seconds: Wall time of this process's training, restore included.
+    """
+
+    step: int
+    finished_reason: str
+    best_accuracy: Optional[float]
+    best_step: Optional[int]
+    resumed_from: Optional[int] = None
+    steps_trained: int = 0
+    elapsed_seconds: float = 0.0

@@ -1,0 +1,167 @@
+"""The chunked training loop: train, validate, early stopping, commit."""
+
+import logging
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from runner.data import chunk_indices
+from runner.state import Slots, TrainingState
+from runner.stopping import finished_reason
+from runner.summary import RunSummary
+
+logger = logging.getLogger(__name__)
+
+# Validation runs in batches of this many images: large enough to keep the
+# per-call overhead small, small enough to bound the activations' memory.
+VALIDATION_BATCH = 1000
+
+
+def enable_determinism(seed):
+    """Seed every random generator and make TensorFlow's kernels deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+class Trainer:
+    """Trains one run in chunks, committing after each chunk.
+
+    Args:
+        job: The `runner.job.Job` to train.
+        config: The run's `RunConfig`.
+        folder: The run's `RunFolder`; the caller holds its lock.
+        splits: The data set, as returned by `job.load_data`.
+    """
+
+    def __init__(self, *, job, config, folder, splits):
+        self._config = config
+        self._splits = splits
+        enable_determinism(config.seed)
+
+        model = job.build_model()
+        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        optimizer.build(model.trainable_variables)
+        self.state = TrainingState(model, optimizer, seed=config.seed)
+        self.slots = Slots(folder, self.state)
+        self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+        # Images stay in their stored dtype (uint8 for IDX files); each batch
+        # is gathered and scaled inside the compiled step.
+        self._pixel_scale = float(job.pixel_scale)
+        self._train_images = tf.constant(splits.train_images)
+        self._train_labels = tf.constant(splits.train_labels.astype(np.int32))
+        self._val_images = tf.constant(splits.val_images)
+        self._val_labels = splits.val_labels.astype(np.int64)
+        self._train_step = tf.function(self._train_step_eager)
+        self._predict = tf.function(self._predict_eager, reduce_retracing=True)
+
+    def run(self):
+        """Train from the last commit until the run is finished; return its summary."""
+        started = time.monotonic()
+        resumed_from = self.slots.restore()
+        if resumed_from is not None:
+            logger.info(
+                "resumed at step %d (best val acc %.1f%% at step %d)",
+                resumed_from,
+                100 * float(self.state.best_accuracy.numpy()),
+                int(self.state.best_step.numpy()),
+            )
+        first_step = self._step()
+
+        while (reason := self._finished_reason()) is None:
+            self._run_chunk()
+
+        return RunSummary(
+            step=self._step(),
+            finished_reason=reason,
+            best_accuracy=float(self.state.best_accuracy.numpy()),
+            best_step=int(self.state.best_step.numpy()),
+            resumed_from=resumed_from,
+            steps_trained=self._step() - first_step,
+            elapsed_seconds=time.monotonic() - started,
+        )
+
+    def _run_chunk(self):
+        config = self._config
+        step = self._step()
+        # Chunks end on multiples of chunk_steps, so validation happens at the
+        # same steps whatever step a previous process stopped at.
+        num_steps = min(config.chunk_steps - step % config.chunk_steps, config.max_steps - step)
+
+        # Train.
+        batches = chunk_indices(
+            seed=config.seed,
+            first_step=step,
+            num_steps=num_steps,
+            batch_size=config.batch_size,
+            num_examples=len(self._splits.train_images),
+        )
+        for indices in batches:
+            loss, correct = self._train_step(tf.constant(indices))
+        self.state.step.assign_add(num_steps)
+
+        # Validate and track the best weights.
+        val_accuracy = self._validation_accuracy()
+        improved = val_accuracy > float(self.state.best_accuracy.numpy())
+        if improved:
+            self.state.record_improvement(val_accuracy)
+
+        # Commit.
+        record = {
+            "step": self._step(),
+            "train_loss": float(loss.numpy()),
+            "train_accuracy": int(correct.numpy()) / config.batch_size,
+            "val_accuracy": val_accuracy,
+            "improved": improved,
+            "best_accuracy": float(self.state.best_accuracy.numpy()),
+            "best_step": int(self.state.best_step.numpy()),
+        }
+        self.slots.commit(record, improved=improved)
+        logger.info(format_chunk_line(record))
+
+    def _train_step_eager(self, indices):
+        images = tf.cast(tf.gather(self._train_images, indices), tf.float32) / self._pixel_scale
+        labels = tf.gather(self._train_labels, indices)
+        model = self.state.model
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = self._loss(labels, logits)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        self.state.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        # Accuracy of this batch before the update, from the same forward pass.
+        predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
+        correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.int32))
+        return loss, correct
+
+    def _predict_eager(self, images):
+        logits = self.state.model(tf.cast(images, tf.float32) / self._pixel_scale, training=False)
+        return tf.argmax(logits, axis=1)
+
+    def _validation_accuracy(self):
+        correct = 0
+        for start in range(0, len(self._val_labels), VALIDATION_BATCH):
+            predictions = self._predict(self._val_images[start : start + VALIDATION_BATCH]).numpy()
+            correct += int(np.sum(predictions == self._val_labels[start : start + VALIDATION_BATCH]))
+        return correct / len(self._val_labels)
+
+    def _step(self):
+        return int(self.state.step.numpy())
+
+    def _finished_reason(self):
+        return finished_reason(
+            step=self._step(),
+            best_step=int(self.state.best_step.numpy()),
+            max_steps=self._config.max_steps,
+            patience=self._config.patience,
+        )
+
+
+def format_chunk_line(record):
+    """Format a metrics record as the one-line progress report of a chunk."""
+    star = " *" if record["improved"] else ""
+    return (
+        f"step {record['step']:6d} | train acc {100 * record['train_accuracy']:5.1f}% "
+        f"| val acc {100 * record['val_accuracy']:5.1f}%{star}"
+    )
