@@ -3,6 +3,7 @@
 import dataclasses
 import gzip
 import logging
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def read_idx(path):
             content = stream.read()
     except FileNotFoundError:
         raise DataNotFoundError(f"IDX file not found: {path}") from None
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zlib.error) as error:
         raise InvalidInputError(f"Cannot read IDX file {path}: {error}. Replace the file with a valid copy.") from None
 
     if len(content) < 4 or content[0] != 0 or content[1] != 0 or content[2] != _UNSIGNED_BYTE:

@@ -59,7 +59,7 @@ class RunNotFoundError(MissingInputError):
 class RunExistsError(RunnerError, FileExistsError):
     """`start` was asked to create a run whose folder already exists."""
 
-    exit_code = ExitCode.INVALID_INPUT
+    exit_code = ExitCode.USAGE
 
 
 class RunBusyError(RunnerError, BlockingIOError):

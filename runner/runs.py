@@ -9,7 +9,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from runner.config import RunConfig
+from runner.config import RunConfig, validate_run_name
 from runner.errors import InvalidInputError, RunExistsError
 from runner.job import is_job_path, load_job
 from runner.lock import RunLock
@@ -30,8 +30,10 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None):
     Raises:
         RunExistsError: a run of that name exists; nothing is changed.
     """
+    if run is not None:
+        validate_run_name(run)
     job = load_job(job_spec)
-    folder = RunFolder(state_dir, run or job.name)
+    folder = RunFolder(state_dir, run if run is not None else job.name)
     if folder.path.exists():
         raise RunExistsError(
             f"Run {folder.run!r} already exists in {folder.path.parent}. "

@@ -1,0 +1,111 @@
+"""Shared fixtures: the Fashion-MNIST files, a runner subprocess and a reference run."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+# A short run, a few seconds of training, shared by the crash tests: 400
+# steps in chunks of 100.
+SHORT_RUN = ["--max-steps", "400", "--chunk-steps", "100", "--seed", "7"]
+
+
+@pytest.fixture(scope="session")
+def fashion_dir():
+    """The Fashion-MNIST IDX folder of Debian's dataset-fashion-mnist package."""
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"Fashion-MNIST not installed in {FASHION_DIR}; run: apt-get install dataset-fashion-mnist")
+    return FASHION_DIR
+
+
+def runner_command(*args):
+    """Return the argv that runs the runner CLI with this interpreter."""
+    return [sys.executable, "-m", "runner", *map(str, args)]
+
+
+def run_runner(*args, timeout=300):
+    """Run the runner CLI to completion and return the CompletedProcess."""
+    return subprocess.run(runner_command(*args), capture_output=True, text=True, timeout=timeout, env=_quiet_env())
+
+
+def spawn_runner(*args):
+    """Start the runner CLI in the background and return the Popen."""
+    return subprocess.Popen(
+        runner_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_quiet_env()
+    )
+
+
+def _quiet_env():
+    env = dict(os.environ)
+    env.pop("RUNNER_STATE_DIR", None)
+    return env
+
+
+def committed_step(run_dir):
+    """Return the step of the run's newest commit, or None before the first."""
+    state_file = Path(run_dir) / "latest" / "checkpoint"
+    if not state_file.is_file():
+        return None
+    match = re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', state_file.read_text(), re.M)
+    return int(match.group(1)) if match else None
+
+
+def wait_for_commit(run_dir, process, *, step=None, timeout=120):
+    """Wait until the run's latest slot has a commit (at `step` or later, when given)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = committed_step(run_dir)
+        if found is not None and (step is None or found >= step):
+            return found
+        if process.poll() is not None:
+            raise AssertionError(f"runner exited with {process.returncode} before committing: {process.stderr.read()}")
+        time.sleep(0.05)
+    raise AssertionError(f"no commit in {run_dir} after {timeout} s")
+
+
+def kill_hard(process):
+    """Send SIGKILL and reap the process."""
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    process.stdout.close()
+    process.stderr.close()
+
+
+def slot_contents(run_dir):
+    """Return the bytes of every checkpoint file and the committed entries of both slots.
+
+    The `checkpoint` state files hold wall-clock timestamps, so only the
+    checkpoint names they list are compared.
+    """
+    contents = {}
+    for slot in ("latest", "best"):
+        folder = Path(run_dir) / slot
+        for path in sorted(folder.glob("ckpt-*")):
+            contents[f"{slot}/{path.name}"] = path.read_bytes()
+        state = (folder / "checkpoint").read_text()
+        contents[f"{slot}/checkpoint"] = re.findall(r'^(?:all_)?model_checkpoint_paths?: "(.*)"', state, re.M)
+    return contents
+
+
+def read_status(state_dir, run):
+    """Return `runner status RUN --json` as a dict."""
+    result = run_runner("status", run, "--state-dir", state_dir, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory, fashion_dir):
+    """An uninterrupted short run of fashion_mnist; returns its run folder."""
+    state_dir = tmp_path_factory.mktemp("reference")
+    result = run_runner("start", "fashion_mnist", "--state-dir", state_dir, *SHORT_RUN)
+    assert result.returncode == 0, result.stderr
+    return state_dir / "fashion_mnist"

@@ -1,0 +1,156 @@
+"""The command line's contracts: exit codes, messages and the status fields."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+from conftest import SHORT_RUN, kill_hard, read_status, run_runner, slot_contents, spawn_runner, wait_for_commit
+
+
+def test_resume_of_finished_run_trains_nothing(reference_run):
+    before = slot_contents(reference_run)
+
+    result = run_runner("resume", "fashion_mnist", "--state-dir", reference_run.parent)
+
+    assert result.returncode == 0, result.stderr
+    assert "already finished" in result.stdout
+    assert "max steps reached at step 400" in result.stdout
+    assert slot_contents(reference_run) == before
+
+
+def test_start_of_existing_run_rejected(reference_run):
+    before = slot_contents(reference_run)
+    config = (reference_run / "config.json").read_text()
+
+    result = run_runner("start", "fashion_mnist", "--state-dir", reference_run.parent, "--seed", "99")
+
+    assert result.returncode == 2
+    assert "already exists" in result.stderr
+    assert "runner resume fashion_mnist" in result.stderr
+    assert slot_contents(reference_run) == before
+    assert (reference_run / "config.json").read_text() == config
+
+
+def test_busy_run_exits_69_naming_holder(tmp_path, fashion_dir):
+    process = spawn_runner("start", "fashion_mnist", "--state-dir", tmp_path, "--max-steps", "100000")
+    try:
+        wait_for_commit(tmp_path / "fashion_mnist", process)
+
+        result = run_runner("resume", "fashion_mnist", "--state-dir", tmp_path, timeout=60)
+        status = read_status(tmp_path, "fashion_mnist")
+    finally:
+        kill_hard(process)
+
+    assert result.returncode == 69
+    assert f"pid {process.pid}" in result.stderr
+    assert socket.gethostname() in result.stderr
+    assert status["state"] == "running"
+    assert status["lock_holder"]["pid"] == process.pid
+
+
+def test_unknown_job_exits_66(tmp_path):
+    result = run_runner("start", "no_such_job", "--state-dir", tmp_path)
+
+    assert result.returncode == 66
+    assert "no_such_job" in result.stderr
+    assert "fashion_mnist" in result.stderr
+    assert not (tmp_path / "no_such_job").exists()
+
+
+def test_missing_job_file_exits_66(tmp_path):
+    result = run_runner("start", str(tmp_path / "missing_job.py"), "--state-dir", tmp_path)
+
+    assert result.returncode == 66
+    assert "missing_job.py" in result.stderr
+
+
+def test_missing_data_exits_66_naming_places(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    result = run_runner("start", "mnist", "--state-dir", tmp_path / "state", "--data-dir", empty)
+
+    assert result.returncode == 66
+    assert str(empty) in result.stderr
+    assert "train-images-idx3-ubyte" in result.stderr
+    assert not (tmp_path / "state" / "mnist").exists()
+
+
+def test_resume_of_unknown_run_exits_66(tmp_path):
+    result = run_runner("resume", "nothing_here", "--state-dir", tmp_path)
+
+    assert result.returncode == 66
+    assert "nothing_here" in result.stderr
+    assert "runner start" in result.stderr
+
+
+def test_invalid_run_names_rejected(tmp_path):
+    for name in ["", "../outside", "a/b", ".hidden", "x" * 101]:
+        result = run_runner("start", "fashion_mnist", "--run", name, "--state-dir", tmp_path / "state")
+
+        assert result.returncode == 2, f"run name {name!r}: {result.stderr}"
+        assert "run name" in result.stderr, name
+    assert not (tmp_path / "outside").exists()
+    assert not (tmp_path / "state").exists() or not any((tmp_path / "state").iterdir())
+
+
+def test_invalid_option_exits_2_naming_it(tmp_path):
+    result = run_runner("start", "fashion_mnist", "--state-dir", tmp_path, "--chunk-steps", "0")
+
+    assert result.returncode == 2
+    assert "--chunk-steps" in result.stderr
+
+
+def test_status_json_fields(reference_run):
+    status = read_status(reference_run.parent, "fashion_mnist")
+    metrics = [json.loads(line) for line in (reference_run / "metrics.jsonl").read_text().splitlines()]
+    best = max(metrics, key=lambda record: record["val_accuracy"])
+
+    assert status["run"] == "fashion_mnist"
+    assert status["job"] == "fashion_mnist"
+    assert status["state"] == "finished"
+    assert status["finished_reason"] == "max_steps"
+    assert status["step"] == 400
+    assert status["max_steps"] == 400
+    assert status["best_accuracy"] == best["val_accuracy"]
+    assert status["best_step"] == best["step"]
+    assert status["steps_since_improvement"] == 400 - best["step"]
+    assert status["patience"] == 1000
+    assert status["lock_holder"] is None
+
+
+def test_status_does_not_import_tensorflow(reference_run):
+    code = (
+        "import sys\n"
+        "from runner.cli import app\n"
+        f"try:\n    app(['status', 'fashion_mnist', '--state-dir', {str(reference_run.parent)!r}, '--json'])\n"
+        "except SystemExit:\n    pass\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
+
+    assert result.stdout.strip().endswith("False"), result.stdout + result.stderr
+
+
+def test_evaluate_prints_test_accuracy_and_confusion(reference_run):
+    result = run_runner("evaluate", "fashion_mnist", "--state-dir", reference_run.parent, "--json")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    confusion = report["confusion_matrix"]
+    assert len(confusion) == 10
+    assert all(len(row) == 10 for row in confusion)
+    assert sum(map(sum, confusion)) == 10_000
+    assert report["correct"] == sum(confusion[k][k] for k in range(10))
+    assert report["step"] == read_status(reference_run.parent, "fashion_mnist")["best_step"]
+
+
+def test_list_shows_jobs_and_runs(reference_run):
+    result = run_runner("list", "--state-dir", reference_run.parent)
+
+    assert result.returncode == 0, result.stderr
+    assert "fashion_mnist" in result.stdout
+    assert "mnist" in result.stdout
+    assert "finished" in result.stdout

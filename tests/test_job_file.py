@@ -1,0 +1,88 @@
+"""Jobs given as a path to a user's Python file, and the MNIST job on IDX files."""
+
+import json
+import textwrap
+
+from conftest import run_runner
+from idx_files import write_mnist_folder
+
+USER_JOB = textwrap.dedent(
+    '''
+    """A small dense network on MNIST-style IDX files."""
+
+    import keras
+
+    from runner.data import load_mnist_idx
+    from runner.errors import DataNotFoundError
+    from runner.job import Hyperparameters, Job
+
+
+    def build_model():
+        return keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10)])
+
+
+    def load_data(data_dir):
+        if data_dir is None:
+            raise DataNotFoundError("Pass --data-dir with the IDX files.")
+        return load_mnist_idx(data_dir)
+
+
+    job = Job(
+        name="tiny_dense",
+        build_model=build_model,
+        load_data=load_data,
+        hyperparameters=Hyperparameters(max_steps=60, chunk_steps=20, batch_size=32),
+    )
+    '''
+)
+
+
+def test_job_file_trains_with_its_defaults(tmp_path):
+    write_mnist_folder(tmp_path / "data")
+    job_file = tmp_path / "tiny_dense.py"
+    job_file.write_text(USER_JOB)
+
+    result = run_runner("start", job_file, "--state-dir", tmp_path / "state", "--data-dir", tmp_path / "data")
+
+    assert result.returncode == 0, result.stderr
+    config = json.loads((tmp_path / "state" / "tiny_dense" / "config.json").read_text())
+    assert config["job"] == str(job_file)
+    assert config["max_steps"] == 60
+    assert config["batch_size"] == 32
+    assert "max steps reached at step 60" in result.stdout
+
+
+def test_job_file_with_syntax_error_exits_65(tmp_path):
+    job_file = tmp_path / "broken.py"
+    job_file.write_text("def build_model(:\n")
+
+    result = run_runner("start", job_file, "--state-dir", tmp_path / "state")
+
+    assert result.returncode == 65
+    assert "broken.py" in result.stderr
+    assert "syntax error" in result.stderr
+
+
+def test_job_file_without_job_object_exits_65(tmp_path):
+    job_file = tmp_path / "empty_job.py"
+    job_file.write_text("x = 1\n")
+
+    result = run_runner("start", job_file, "--state-dir", tmp_path / "state")
+
+    assert result.returncode == 65
+    assert "`job`" in result.stderr
+
+
+def test_mnist_job_reads_idx_folder(tmp_path):
+    write_mnist_folder(tmp_path / "data", compress=False)
+
+    result = run_runner(
+        "start", "mnist", "--state-dir", tmp_path / "state", "--data-dir", tmp_path / "data",
+        "--max-steps", "20", "--chunk-steps", "10",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "step     20" in result.stdout
+    evaluation = run_runner("evaluate", "mnist", "--state-dir", tmp_path / "state", "--json")
+    assert evaluation.returncode == 0, evaluation.stderr
+    assert json.loads(evaluation.stdout)["total"] == 1000

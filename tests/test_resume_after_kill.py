@@ -1,0 +1,52 @@
+"""A run killed with SIGKILL and resumed ends exactly like an uninterrupted run."""
+
+import random
+import time
+
+from conftest import SHORT_RUN, committed_step, kill_hard, run_runner, slot_contents, spawn_runner, wait_for_commit
+
+
+def _kill_after_commit(process, run_dir, *, step, max_delay):
+    """Kill `process` at a random moment after its commit at `step` or later; return the delay."""
+    wait_for_commit(run_dir, process, step=step)
+    delay = random.uniform(0.0, max_delay)
+    time.sleep(delay)
+    assert process.poll() is None, f"the runner finished before the kill {delay:.2f} s after a commit"
+    kill_hard(process)
+    return delay
+
+
+def _assert_same_run(resumed_dir, reference_dir):
+    resumed = slot_contents(resumed_dir)
+    reference = slot_contents(reference_dir)
+    assert sorted(resumed) == sorted(reference)
+    for name in reference:
+        assert resumed[name] == reference[name], f"{name} differs from the uninterrupted run"
+    resumed_metrics = (resumed_dir / "metrics.jsonl").read_text()
+    assert resumed_metrics == (reference_dir / "metrics.jsonl").read_text()
+
+
+def test_resume_after_kill_matches_uninterrupted(tmp_path, reference_run):
+    run_dir = tmp_path / "fashion_mnist"
+    process = spawn_runner("start", "fashion_mnist", "--state-dir", tmp_path, *SHORT_RUN)
+    delay = _kill_after_commit(process, run_dir, step=100, max_delay=1.5)
+
+    result = run_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
+
+    assert result.returncode == 0, f"resume after a kill {delay:.2f} s past the first commit: {result.stderr}"
+    assert "resumed at step" in result.stdout
+    _assert_same_run(run_dir, reference_run)
+
+
+def test_two_kills_match_uninterrupted(tmp_path, reference_run):
+    run_dir = tmp_path / "fashion_mnist"
+    process = spawn_runner("start", "fashion_mnist", "--state-dir", tmp_path, *SHORT_RUN)
+    _kill_after_commit(process, run_dir, step=100, max_delay=1.0)
+    restored = committed_step(run_dir)
+
+    process = spawn_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
+    _kill_after_commit(process, run_dir, step=restored + 100, max_delay=0.5)
+    result = run_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    _assert_same_run(run_dir, reference_run)
