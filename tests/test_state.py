@@ -1,12 +1,15 @@
 """Restoring a commit: optimizer state, random state and what a crash left behind."""
 
+import re
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from idx_files import write_mnist_folder
 from jobs.fashion_mnist import job as fashion_job
 from runner.run_folder import RunFolder
 from runner.state import Slots, TrainingState
@@ -87,3 +90,56 @@ def test_uncommitted_best_and_metrics_discarded(tmp_path):
     assert not list((folder.best).glob("ckpt-200*"))
     assert 'model_checkpoint_path: "ckpt-100"' in (folder.best / "checkpoint").read_text()
     assert float(state.best_accuracy.numpy()) == pytest.approx(0.5)
+
+
+def _readme_job(tmp_path):
+    """Write the job example of the README to a file and load it."""
+    from runner.job import load_job
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    source = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    path = tmp_path / "readme_job.py"
+    path.write_text(source)
+    return load_job(str(path))
+
+
+def _train(job, folder, splits, *, max_steps):
+    from runner.config import RunConfig
+    from runner.trainer import Trainer
+
+    config = RunConfig(
+        run=folder.run, job="readme_job", max_steps=max_steps, chunk_steps=50, patience=1000,
+        batch_size=32, learning_rate=1e-3, seed=5,
+    )
+    return Trainer(job=job, config=config, folder=folder, splits=splits).run()
+
+
+def test_readme_job_with_dropout_resumes_exactly(tmp_path):
+    job = _readme_job(tmp_path)
+    write_mnist_folder(tmp_path / "data")
+    splits = job.load_data(tmp_path / "data")
+    uninterrupted = RunFolder(tmp_path / "state", "uninterrupted")
+    resumed = RunFolder(tmp_path / "state", "resumed")
+    uninterrupted.path.mkdir(parents=True)
+    resumed.path.mkdir(parents=True)
+
+    _train(job, uninterrupted, splits, max_steps=200)
+    _train(job, resumed, splits, max_steps=100)
+    summary = _train(job, resumed, splits, max_steps=200)
+
+    assert summary.resumed_from == 100
+    # Models built again in one process get new Keras names, which the
+    # checkpoint's object graph records; compare the saved values instead.
+    for name in ("ckpt-150", "ckpt-200"):
+        expected = _checkpoint_values(uninterrupted.latest / name)
+        actual = _checkpoint_values(resumed.latest / name)
+        assert sorted(actual) == sorted(expected)
+        for key in expected:
+            assert np.array_equal(actual[key], expected[key]), f"{name}: {key}"
+    assert resumed.metrics.read_text() == uninterrupted.metrics.read_text()
+
+
+def _checkpoint_values(path):
+    reader = tf.train.load_checkpoint(str(path))
+    names = [name for name in reader.get_variable_to_shape_map() if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    return {name: reader.get_tensor(name) for name in names}
