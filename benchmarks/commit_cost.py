@@ -65,8 +65,10 @@ def main():
     print("| measure | value |")
     print("|---|---|")
     print(f"| chunk time, median | {1000 * statistics.median(chunks):.0f} ms |")
-    print(f"| commit time, median (min, max) | {1000 * statistics.median(commits):.1f} ms "
-          f"({1000 * min(commits):.1f}, {1000 * max(commits):.1f}) |")
+    print(
+        f"| commit time, median (min, max) | {1000 * statistics.median(commits):.1f} ms "
+        f"({1000 * min(commits):.1f}, {1000 * max(commits):.1f}) |"
+    )
     print(f"| commit / chunk time | {100 * statistics.median(commits) / statistics.median(chunks):.1f}% |")
     print(f"| latest slot data file | {data_bytes:,} bytes |")
     print(f"| weights + Adam's two moments | {3 * weight_bytes:,} bytes |")

@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from runner.data import has_mnist_files, load_mnist_idx, split_training_set, describe_search
+from runner.data import describe_search, has_mnist_files, load_mnist_idx, split_training_set
 from runner.errors import DataNotFoundError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def load_mnist_family(data_dir, *, system_dirs, keras_dataset, remedy):
 
     if train_images.shape[1:] != (28, 28) or test_images.shape[1:] != (28, 28):
         raise InvalidInputError(
-            f"The Keras cache of {keras_dataset.__name__} holds images of shape {train_images.shape[1:]}, "
+            f"The Keras cache of {keras_dataset.__name__} contains images of shape {train_images.shape[1:]}, "
             "expected (28, 28); delete the cached file under ~/.keras/datasets and retry."
         )
     return split_training_set(train_images, train_labels, test_images, test_labels, validation_size=5000)

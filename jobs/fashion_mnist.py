@@ -6,7 +6,7 @@ from jobs._convnet import build_convnet
 from jobs._idx_loader import load_mnist_family
 from runner.job import Job
 
-# Where Debian's dataset-fashion-mnist package installs the IDX files.
+# Folder of the IDX files from Debian's dataset-fashion-mnist package.
 DEBIAN_DATA_DIR = "/usr/share/datasets/fashion-mnist"
 
 CLASS_NAMES = (

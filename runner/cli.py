@@ -66,8 +66,12 @@ def start(
     state_dir: Path = StateDir,
     data_dir: Optional[Path] = DataDir,
     max_steps: Optional[int] = typer.Option(None, min=1, help="Training steps at most [job default: 10,000]."),
-    chunk_steps: Optional[int] = typer.Option(None, min=1, help="Steps between validations and commits [default: 100]."),
-    patience: Optional[int] = typer.Option(None, min=1, help="Stop after this many steps without improvement [default: 1,000]."),
+    chunk_steps: Optional[int] = typer.Option(
+        None, min=1, help="Steps between validations and commits [default: 100]."
+    ),
+    patience: Optional[int] = typer.Option(
+        None, min=1, help="Stop after this many steps without improvement [default: 1,000]."
+    ),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Training images per step [default: 64]."),
     learning_rate: Optional[float] = typer.Option(None, min=0.0, help="Adam learning rate [default: 1e-4]."),
     seed: Optional[int] = typer.Option(None, min=0, help="Seed of initialisation and batch order [default: 0]."),

@@ -20,8 +20,7 @@ def validate_run_name(name):
         raise UsageError("Invalid value for --run: the run name is empty. Pass a name such as 'fashion_mnist_2'.")
     if len(name) > MAX_RUN_NAME_LENGTH:
         raise UsageError(
-            f"Invalid value for --run: the run name has {len(name)} characters, "
-            f"the maximum is {MAX_RUN_NAME_LENGTH}."
+            f"Invalid value for --run: the run name has {len(name)} characters, the maximum is {MAX_RUN_NAME_LENGTH}."
         )
     if not _RUN_NAME.match(name):
         raise UsageError(
@@ -60,7 +59,9 @@ class RunConfig:
         _require("patience", self.patience, minimum=1)
         _require("seed", self.seed, minimum=0)
         if not self.learning_rate > 0:
-            raise UsageError(f"Invalid value for --learning-rate: {self.learning_rate}. Pass a positive number such as 1e-4.")
+            raise UsageError(
+                f"Invalid value for --learning-rate: {self.learning_rate}. Pass a positive number such as 1e-4."
+            )
 
     def to_json(self):
         """Return the configuration as a JSON document."""

@@ -22,7 +22,7 @@ class Splits:
     """Training, validation and test arrays of one data set.
 
     Images are kept as stored (for IDX files, uint8 in [0, 255]) so that they
-    stay compact in memory; the training step scales each batch to [0, 1].
+    stay compact in memory. The training step scales each batch to [0, 1].
     """
 
     train_images: np.ndarray
@@ -76,8 +76,8 @@ def read_idx(path):
     actual = len(content) - header_size
     if actual != expected:
         raise InvalidInputError(
-            f"{path} declares shape {shape} ({expected} bytes of data) but holds {actual} bytes; "
-            "the file is truncated or padded. Replace the file with a valid copy."
+            f"{path} declares shape {shape} ({expected} bytes of data) but contains {actual} bytes, "
+            "so the file is truncated or padded. Replace the file with a valid copy."
         )
     return np.frombuffer(content, dtype=np.uint8, offset=header_size).reshape(shape)
 
@@ -102,14 +102,16 @@ def _read_idx_pair(folder, images_stem, labels_stem, image_shape, num_classes):
     labels = read_idx(labels_path)
     if images.shape[1:] != tuple(image_shape):
         raise InvalidInputError(
-            f"{images_path} holds images of shape {images.shape[1:]}, expected {tuple(image_shape)}."
+            f"{images_path} contains images of shape {images.shape[1:]}, expected {tuple(image_shape)}."
         )
     if labels.ndim != 1:
-        raise InvalidInputError(f"{labels_path} holds labels of shape {labels.shape[1:]}, expected one label per image.")
+        raise InvalidInputError(
+            f"{labels_path} contains labels of shape {labels.shape[1:]}, expected one label per image."
+        )
     if len(images) != len(labels):
         raise InvalidInputError(
-            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
-            "use files from the same data set release."
+            f"{images_path} contains {len(images)} images but {labels_path} contains {len(labels)} labels. "
+            "Use files from the same data set release."
         )
     if labels.size and labels.max() >= num_classes:
         raise InvalidInputError(
@@ -141,9 +143,7 @@ def load_mnist_idx(folder, *, validation_size=5000, image_shape=(28, 28), num_cl
         raise DataNotFoundError(f"Data folder not found: {folder}")
     train_images, train_labels = _read_idx_pair(folder, *MNIST_FILE_STEMS["train"], image_shape, num_classes)
     test_images, test_labels = _read_idx_pair(folder, *MNIST_FILE_STEMS["test"], image_shape, num_classes)
-    return split_training_set(
-        train_images, train_labels, test_images, test_labels, validation_size=validation_size
-    )
+    return split_training_set(train_images, train_labels, test_images, test_labels, validation_size=validation_size)
 
 
 def split_training_set(train_images, train_labels, test_images, test_labels, *, validation_size):

@@ -50,9 +50,7 @@ def evaluate_best(*, job, folder, splits):
     best_step = int(tf.train.load_checkpoint(latest).get_tensor("best_step/.ATTRIBUTES/VARIABLE_VALUE"))
     best_path = str(folder.best / f"{CHECKPOINT_PREFIX}-{best_step}")
     if not tf.io.gfile.exists(best_path + ".index"):
-        raise InvalidInputError(
-            f"The best weights of step {best_step} are missing: {best_path}.index does not exist."
-        )
+        raise InvalidInputError(f"The best weights of step {best_step} are missing: {best_path}.index does not exist.")
 
     model = job.build_model()
     step = tf.Variable(0, dtype=tf.int64)

@@ -34,11 +34,11 @@ class Hyperparameters:
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """What to train: a model builder, a data loader and default hyperparameters.
+    """A training task: a model builder, a data loader and default hyperparameters.
 
     Attributes:
         name: Default run name, for example `fashion_mnist`.
-        build_model: Returns a new, unbuilt-or-built Keras model that maps a
+        build_model: Returns a new Keras model that maps a
             batch of images scaled to [0, 1] to class logits.
         load_data: Takes the `--data-dir` folder (or None) and returns
             `runner.data.Splits`. Raises `runner.errors.DataNotFoundError`

@@ -19,8 +19,8 @@ class RunLock:
 
     The operating system releases the lock when the holding process dies, even
     by SIGKILL, so a crashed run never stays locked. `lock.json` beside it
-    names the holder for error messages and `runner status`; it may outlive
-    the holder, so it is only read while the lock is held by someone.
+    names the holder for error messages and `runner status`. It may outlive
+    the holder, so it is read only while some process holds the lock.
     """
 
     def __init__(self, run_folder):

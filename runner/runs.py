@@ -69,7 +69,7 @@ def resume_run(*, state_dir, run, data_dir=None):
 
     Raises:
         RunNotFoundError: no such run.
-        RunBusyError: another process holds the run.
+        RunBusyError: another process has the run's lock.
         InvalidInputError: the data set differs from the one the run started on.
     """
     folder = RunFolder(state_dir, run)

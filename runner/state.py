@@ -34,7 +34,7 @@ class TrainingState:
         self.seed = tf.Variable(seed, dtype=tf.int64, trainable=False, name="seed")
 
         # Keras 3.15 leaves the states of layers' seed generators (Dropout and
-        # the like) out of the model's checkpoint dependencies; saving all
+        # the like) out of the model's checkpoint dependencies. Saving all
         # non-trainable variables keeps their random streams across a resume.
         self.latest_checkpoint = tf.train.Checkpoint(
             model=model,
@@ -59,7 +59,7 @@ class Slots:
     Commit order: the best slot (when the chunk improved), then the metrics
     record, then the latest slot. CheckpointManager replaces the latest
     slot's `checkpoint` state file atomically, and that replacement is the
-    commit point; whatever a crash leaves before it is discarded on restore.
+    commit point. Whatever a crash leaves before it is discarded on restore.
     """
 
     def __init__(self, folder, state):
@@ -163,7 +163,10 @@ class Slots:
 
     def _open_best(self):
         return tf.train.CheckpointManager(
-            self._state.best_checkpoint, str(self._folder.best), max_to_keep=COMMITS_KEPT, checkpoint_name=CHECKPOINT_PREFIX
+            self._state.best_checkpoint,
+            str(self._folder.best),
+            max_to_keep=COMMITS_KEPT,
+            checkpoint_name=CHECKPOINT_PREFIX,
         )
 
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 @dataclasses.dataclass(frozen=True)
 class RunSummary:
-    """Where a run stands when training returns.
+    """The state of a run when training returns.
 
     Attributes:
         resumed_from: Step of the commit this process continued from, or None

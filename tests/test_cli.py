@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from conftest import SHORT_RUN, kill_hard, read_status, run_runner, slot_contents, spawn_runner, wait_for_commit
+from conftest import kill_hard, read_status, run_runner, slot_contents, spawn_runner, wait_for_commit
 
 
 def test_resume_of_finished_run_trains_nothing(reference_run):

@@ -5,9 +5,10 @@ import gzip
 import numpy as np
 import pytest
 
-from idx_files import idx_bytes, write_idx, write_mnist_folder
 from runner.data import chunk_indices, load_mnist_idx, read_idx
 from runner.errors import DataNotFoundError, InvalidInputError
+
+from idx_files import idx_bytes, write_idx, write_mnist_folder
 
 
 @pytest.mark.parametrize("name", ["images-idx3-ubyte", "images-idx3-ubyte.gz"])

@@ -9,7 +9,16 @@ from conftest import kill_hard, read_status, run_runner, spawn_runner, wait_for_
 # validation accuracy stops improving and the small patience ends the run
 # early, within a few hundred steps.
 DIVERGING_RUN = [
-    "--learning-rate", "0.05", "--chunk-steps", "50", "--patience", "150", "--max-steps", "2000", "--seed", "3",
+    "--learning-rate",
+    "0.05",
+    "--chunk-steps",
+    "50",
+    "--patience",
+    "150",
+    "--max-steps",
+    "2000",
+    "--seed",
+    "3",
 ]
 
 

@@ -77,8 +77,16 @@ def test_mnist_job_reads_idx_folder(tmp_path):
     write_mnist_folder(tmp_path / "data", compress=False)
 
     result = run_runner(
-        "start", "mnist", "--state-dir", tmp_path / "state", "--data-dir", tmp_path / "data",
-        "--max-steps", "20", "--chunk-steps", "10",
+        "start",
+        "mnist",
+        "--state-dir",
+        tmp_path / "state",
+        "--data-dir",
+        tmp_path / "data",
+        "--max-steps",
+        "20",
+        "--chunk-steps",
+        "10",
     )
 
     assert result.returncode == 0, result.stderr

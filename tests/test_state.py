@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from idx_files import write_mnist_folder
 from jobs.fashion_mnist import job as fashion_job
 from runner.run_folder import RunFolder
 from runner.state import Slots, TrainingState
+
+from idx_files import write_mnist_folder
 
 
 def _open_state(folder, build_model):
@@ -108,8 +109,14 @@ def _train(job, folder, splits, *, max_steps):
     from runner.trainer import Trainer
 
     config = RunConfig(
-        run=folder.run, job="readme_job", max_steps=max_steps, chunk_steps=50, patience=1000,
-        batch_size=32, learning_rate=1e-3, seed=5,
+        run=folder.run,
+        job="readme_job",
+        max_steps=max_steps,
+        chunk_steps=50,
+        patience=1000,
+        batch_size=32,
+        learning_rate=1e-3,
+        seed=5,
     )
     return Trainer(job=job, config=config, folder=folder, splits=splits).run()
 
