@@ -78,6 +78,10 @@ class Slots:
         """
         path = self.latest.latest_checkpoint
         if path is None:
+            # A crash during the first commit can leave a best checkpoint and
+            # a metrics record of a chunk that never committed.
+            self._discard_best_after(0)
+            self._folder.discard_metrics_after(0)
             return None
 
         self._state.optimizer.build(self._state.model.trainable_variables)

@@ -150,3 +150,23 @@ def _checkpoint_values(path):
     reader = tf.train.load_checkpoint(str(path))
     names = [name for name in reader.get_variable_to_shape_map() if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
     return {name: reader.get_tensor(name) for name in names}
+
+
+def test_crash_in_first_commit_leaves_nothing(tmp_path):
+    folder = RunFolder(tmp_path, "tiny")
+    folder.path.mkdir()
+    state, slots = _open_state(folder, _tiny_model)
+    # A crash at step 100 between the best slot's save and the first commit.
+    state.step.assign(100)
+    state.record_improvement(0.5)
+    slots.best.save(checkpoint_number=100)
+    folder.append_metrics({"step": 100, "val_accuracy": 0.5})
+
+    state, slots = _open_state(folder, _tiny_model)
+    restored_step = slots.restore()
+
+    assert restored_step is None
+    assert folder.read_metrics() == []
+    assert slots.best.checkpoints == []
+    assert not list(folder.best.glob("ckpt-*"))
+    assert not (folder.best / "checkpoint").exists()
