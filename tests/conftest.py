@@ -13,9 +13,9 @@ import pytest
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
-# A short run, a few seconds of training, shared by the crash tests: 400
-# steps in chunks of 100.
-SHORT_RUN = ["--max-steps", "400", "--chunk-steps", "100", "--seed", "7"]
+# A short run shared by the crash tests: 500 steps in chunks of 100, a few
+# seconds of training. Its last commits leave room for a kill mid-chunk.
+SHORT_RUN = ["--max-steps", "500", "--chunk-steps", "100", "--seed", "7"]
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ def test_resume_of_finished_run_trains_nothing(reference_run):
 
     assert result.returncode == 0, result.stderr
     assert "already finished" in result.stdout
-    assert "max steps reached at step 400" in result.stdout
+    assert "max steps reached at step 500" in result.stdout
     assert slot_contents(reference_run) == before
 
 
@@ -112,11 +112,11 @@ def test_status_json_fields(reference_run):
     assert status["job"] == "fashion_mnist"
     assert status["state"] == "finished"
     assert status["finished_reason"] == "max_steps"
-    assert status["step"] == 400
-    assert status["max_steps"] == 400
+    assert status["step"] == 500
+    assert status["max_steps"] == 500
     assert status["best_accuracy"] == best["val_accuracy"]
     assert status["best_step"] == best["step"]
-    assert status["steps_since_improvement"] == 400 - best["step"]
+    assert status["steps_since_improvement"] == 500 - best["step"]
     assert status["patience"] == 1000
     assert status["lock_holder"] is None
 

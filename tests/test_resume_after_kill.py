@@ -6,10 +6,17 @@ import time
 from conftest import SHORT_RUN, committed_step, kill_hard, run_runner, slot_contents, spawn_runner, wait_for_commit
 
 
-def _kill_after_commit(process, run_dir, *, step, max_delay):
-    """Kill `process` at a random moment after its commit at `step` or later; return the delay."""
-    wait_for_commit(run_dir, process, step=step)
-    delay = random.uniform(0.0, max_delay)
+def _measure_chunk_seconds(process, run_dir):
+    """Return the wall time between two consecutive commits of `process`."""
+    first = wait_for_commit(run_dir, process)
+    started = time.monotonic()
+    wait_for_commit(run_dir, process, step=first + 1)
+    return time.monotonic() - started
+
+
+def _kill_within_chunk(process, chunk_seconds):
+    """Kill `process` at a random moment before its next commit is likely; return the delay."""
+    delay = random.uniform(0.0, 0.8 * chunk_seconds)
     time.sleep(delay)
     assert process.poll() is None, f"the runner finished before the kill {delay:.2f} s after a commit"
     kill_hard(process)
@@ -29,11 +36,12 @@ def _assert_same_run(resumed_dir, reference_dir):
 def test_resume_after_kill_matches_uninterrupted(tmp_path, reference_run):
     run_dir = tmp_path / "fashion_mnist"
     process = spawn_runner("start", "fashion_mnist", "--state-dir", tmp_path, *SHORT_RUN)
-    delay = _kill_after_commit(process, run_dir, step=100, max_delay=1.5)
+    chunk_seconds = _measure_chunk_seconds(process, run_dir)
+    delay = _kill_within_chunk(process, chunk_seconds)
 
     result = run_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
 
-    assert result.returncode == 0, f"resume after a kill {delay:.2f} s past the first commit: {result.stderr}"
+    assert result.returncode == 0, f"resume after a kill {delay:.2f} s past a commit: {result.stderr}"
     assert "resumed at step" in result.stdout
     _assert_same_run(run_dir, reference_run)
 
@@ -41,11 +49,13 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, reference_run):
 def test_two_kills_match_uninterrupted(tmp_path, reference_run):
     run_dir = tmp_path / "fashion_mnist"
     process = spawn_runner("start", "fashion_mnist", "--state-dir", tmp_path, *SHORT_RUN)
-    _kill_after_commit(process, run_dir, step=100, max_delay=1.0)
+    chunk_seconds = _measure_chunk_seconds(process, run_dir)
+    _kill_within_chunk(process, chunk_seconds)
     restored = committed_step(run_dir)
 
     process = spawn_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
-    _kill_after_commit(process, run_dir, step=restored + 100, max_delay=0.5)
+    wait_for_commit(run_dir, process, step=restored + 1)
+    _kill_within_chunk(process, chunk_seconds)
     result = run_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
 
     assert result.returncode == 0, result.stderr

@@ -32,12 +32,12 @@ def test_optimizer_state_restored(tmp_path, reference_run):
     run_dir = shutil.copytree(reference_run, tmp_path / "fashion_mnist")
     folder = RunFolder(tmp_path, "fashion_mnist")
     state, slots = _open_state(folder, fashion_job.build_model)
-    saved = tf.train.load_checkpoint(str(run_dir / "latest" / "ckpt-400"))
+    saved = tf.train.load_checkpoint(str(run_dir / "latest" / "ckpt-500"))
 
     restored_step = slots.restore()
 
-    assert restored_step == 400
-    assert int(state.optimizer.iterations.numpy()) == 400
+    assert restored_step == 500
+    assert int(state.optimizer.iterations.numpy()) == 500
     moments = 0
     for index, variable in enumerate(state.optimizer.variables):
         key = f"optimizer/_variables/{index}/.ATTRIBUTES/VARIABLE_VALUE"
