@@ -3,7 +3,7 @@
 import keras
 
 from jobs._convnet import build_convnet
-from jobs._idx_loader import load_mnist_family
+from jobs._mnist_files import load_mnist_family
 from runner.job import Job
 
 _REMEDY = (

@@ -120,29 +120,39 @@ def _read_idx_pair(folder, images_stem, labels_stem, image_shape, num_classes):
     return images, labels
 
 
-# File names of the MNIST family of data sets (MNIST, Fashion-MNIST, ...).
-MNIST_FILE_STEMS = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
+@dataclasses.dataclass(frozen=True)
+class IdxFileNames:
+    """Names of a data set's four IDX files, without the optional `.gz` suffix."""
+
+    train_images: str
+    train_labels: str
+    test_images: str
+    test_labels: str
+
+    def all(self):
+        """Return the four names, images before labels, training before test."""
+        return (self.train_images, self.train_labels, self.test_images, self.test_labels)
 
 
-def has_mnist_files(folder):
-    """Return whether `folder` contains all four MNIST-style IDX files."""
-    stems = [stem for pair in MNIST_FILE_STEMS.values() for stem in pair]
-    return Path(folder).is_dir() and all(find_idx_file(folder, stem) for stem in stems)
+def has_idx_files(folder, names):
+    """Return whether `folder` contains all four files of `names`, raw or gzip-compressed."""
+    return Path(folder).is_dir() and all(find_idx_file(folder, stem) for stem in names.all())
 
 
-def load_mnist_idx(folder, *, validation_size=5000, image_shape=(28, 28), num_classes=10):
-    """Load MNIST-style IDX files from `folder` and split them.
+def load_idx_splits(folder, names, *, validation_size, image_shape, num_classes):
+    """Load a data set's four IDX files from `folder` and split them.
 
     The first images of the training file are for training, the last
     `validation_size` for validation, and the test file is the test split.
+    Every image must have `image_shape` and every label must be below
+    `num_classes`.
     """
     if not Path(folder).is_dir():
         raise DataNotFoundError(f"Data folder not found: {folder}")
-    train_images, train_labels = _read_idx_pair(folder, *MNIST_FILE_STEMS["train"], image_shape, num_classes)
-    test_images, test_labels = _read_idx_pair(folder, *MNIST_FILE_STEMS["test"], image_shape, num_classes)
+    train_images, train_labels = _read_idx_pair(
+        folder, names.train_images, names.train_labels, image_shape, num_classes
+    )
+    test_images, test_labels = _read_idx_pair(folder, names.test_images, names.test_labels, image_shape, num_classes)
     return split_training_set(train_images, train_labels, test_images, test_labels, validation_size=validation_size)
 
 

@@ -5,7 +5,8 @@ import gzip
 import numpy as np
 import pytest
 
-from runner.data import chunk_indices, load_mnist_idx, read_idx
+from jobs._mnist_files import load_mnist_folder
+from runner.data import chunk_indices, read_idx
 from runner.errors import DataNotFoundError, InvalidInputError
 
 from idx_files import idx_bytes, write_idx, write_mnist_folder
@@ -55,7 +56,7 @@ def test_read_idx_missing_file(tmp_path):
 def test_load_splits_sizes_and_order(tmp_path):
     arrays = write_mnist_folder(tmp_path, train=6000, test=1000)
 
-    splits = load_mnist_idx(tmp_path)
+    splits = load_mnist_folder(tmp_path)
 
     assert splits.train_images.shape == (1000, 28, 28)
     assert splits.val_images.shape == (5000, 28, 28)
@@ -70,7 +71,7 @@ def test_load_rejects_count_mismatch(tmp_path):
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(5999, dtype=np.uint8))
 
     with pytest.raises(InvalidInputError, match="6000 images but .* 5999 labels"):
-        load_mnist_idx(tmp_path)
+        load_mnist_folder(tmp_path)
 
 
 def test_load_rejects_wrong_image_shape(tmp_path):
@@ -78,7 +79,7 @@ def test_load_rejects_wrong_image_shape(tmp_path):
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((1000, 32, 32), dtype=np.uint8))
 
     with pytest.raises(InvalidInputError, match=r"shape \(32, 32\)"):
-        load_mnist_idx(tmp_path)
+        load_mnist_folder(tmp_path)
 
 
 def test_load_rejects_label_out_of_range(tmp_path):
@@ -86,11 +87,11 @@ def test_load_rejects_label_out_of_range(tmp_path):
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.full(1000, 12, dtype=np.uint8))
 
     with pytest.raises(InvalidInputError, match="label 12"):
-        load_mnist_idx(tmp_path)
+        load_mnist_folder(tmp_path)
 
 
 def test_fashion_mnist_splits(fashion_dir):
-    splits = load_mnist_idx(fashion_dir)
+    splits = load_mnist_folder(fashion_dir)
 
     assert len(splits.train_images) == 55_000
     assert len(splits.val_images) == 5_000

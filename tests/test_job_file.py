@@ -12,7 +12,7 @@ USER_JOB = textwrap.dedent(
 
     import keras
 
-    from runner.data import load_mnist_idx
+    from runner.data import IdxFileNames, load_idx_splits
     from runner.errors import DataNotFoundError
     from runner.job import Hyperparameters, Job
 
@@ -24,7 +24,10 @@ USER_JOB = textwrap.dedent(
     def load_data(data_dir):
         if data_dir is None:
             raise DataNotFoundError("Pass --data-dir with the IDX files.")
-        return load_mnist_idx(data_dir)
+        names = IdxFileNames(
+            "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
+        )
+        return load_idx_splits(data_dir, names, validation_size=5000, image_shape=(28, 28), num_classes=10)
 
 
     job = Job(

@@ -3,10 +3,27 @@
 import logging
 from pathlib import Path
 
-from runner.data import describe_search, has_mnist_files, load_mnist_idx, split_training_set
+from runner.data import IdxFileNames, describe_search, has_idx_files, load_idx_splits, split_training_set
 from runner.errors import DataNotFoundError, InvalidInputError
 
 logger = logging.getLogger(__name__)
+
+# File names shared by MNIST, Fashion-MNIST and other drop-in replacements.
+MNIST_FILE_NAMES = IdxFileNames(
+    train_images="train-images-idx3-ubyte",
+    train_labels="train-labels-idx1-ubyte",
+    test_images="t10k-images-idx3-ubyte",
+    test_labels="t10k-labels-idx1-ubyte",
+)
+# The last 5,000 of the 60,000 training images are held out for validation.
+VALIDATION_SIZE = 5000
+
+
+def load_mnist_folder(folder):
+    """Load and split the four MNIST-style IDX files in `folder`."""
+    return load_idx_splits(
+        folder, MNIST_FILE_NAMES, validation_size=VALIDATION_SIZE, image_shape=(28, 28), num_classes=10
+    )
 
 
 def load_mnist_family(data_dir, *, system_dirs, keras_dataset, remedy):
@@ -21,15 +38,15 @@ def load_mnist_family(data_dir, *, system_dirs, keras_dataset, remedy):
         remedy: Sentence telling the user how to get the files.
     """
     if data_dir is not None:
-        if not has_mnist_files(data_dir):
+        if not has_idx_files(data_dir, MNIST_FILE_NAMES):
             raise DataNotFoundError(describe_search([f"{data_dir} (from --data-dir)"], remedy))
         logger.debug("Loading IDX files from %s", data_dir)
-        return load_mnist_idx(data_dir)
+        return load_mnist_folder(data_dir)
 
     for folder in system_dirs:
-        if has_mnist_files(folder):
+        if has_idx_files(folder, MNIST_FILE_NAMES):
             logger.debug("Loading IDX files from %s", folder)
-            return load_mnist_idx(folder)
+            return load_mnist_folder(folder)
 
     try:
         (train_images, train_labels), (test_images, test_labels) = keras_dataset.load_data()
@@ -42,6 +59,6 @@ def load_mnist_family(data_dir, *, system_dirs, keras_dataset, remedy):
     if train_images.shape[1:] != (28, 28) or test_images.shape[1:] != (28, 28):
         raise InvalidInputError(
             f"The Keras cache of {keras_dataset.__name__} contains images of shape {train_images.shape[1:]}, "
-            "expected (28, 28); delete the cached file under ~/.keras/datasets and retry."
+            "expected (28, 28). Delete the cached file under ~/.keras/datasets and retry."
         )
-    return split_training_set(train_images, train_labels, test_images, test_labels, validation_size=5000)
+    return split_training_set(train_images, train_labels, test_images, test_labels, validation_size=VALIDATION_SIZE)
