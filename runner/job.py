@@ -104,6 +104,9 @@ def _import_file(path):
     except SyntaxError as error:
         del sys.modules[module_name]
         raise InvalidInputError(f"Job file {path} has a syntax error at line {error.lineno}: {error.msg}") from None
+    except ImportError as error:
+        del sys.modules[module_name]
+        raise InvalidInputError(f"Job file {path} failed to import {error.name!r}: {error}") from None
     return module
 
 

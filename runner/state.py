@@ -85,8 +85,14 @@ class Slots:
             return None
 
         self._state.optimizer.build(self._state.model.trainable_variables)
-        status = self._state.latest_checkpoint.restore(path)
-        status.assert_existing_objects_matched()
+        try:
+            status = self._state.latest_checkpoint.restore(path)
+            status.assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as error:
+            raise InvalidInputError(
+                f"Cannot restore commit {path}: {error}. No file was changed; "
+                "check that the job's model matches the one this run was started with."
+            ) from None
         step = int(self._state.step.numpy())
         iterations = int(self._state.optimizer.iterations.numpy())
         if iterations != step:

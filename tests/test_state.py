@@ -170,3 +170,21 @@ def test_crash_in_first_commit_leaves_nothing(tmp_path):
     assert slots.best.checkpoints == []
     assert not list(folder.best.glob("ckpt-*"))
     assert not (folder.best / "checkpoint").exists()
+
+
+def test_restore_into_other_model_rejected(tmp_path):
+    from runner.errors import InvalidInputError
+
+    folder = RunFolder(tmp_path, "tiny")
+    folder.path.mkdir()
+    state, slots = _open_state(folder, _tiny_model)
+    slots.commit({"step": 0, "val_accuracy": 0.5}, improved=False)
+    files_before = sorted(path.name for path in folder.latest.iterdir())
+
+    def wider_model():
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(3)])
+
+    state, slots = _open_state(folder, wider_model)
+    with pytest.raises(InvalidInputError, match="Cannot restore commit"):
+        slots.restore()
+    assert sorted(path.name for path in folder.latest.iterdir()) == files_before
