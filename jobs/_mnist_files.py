@@ -39,7 +39,14 @@ def load_mnist_family(data_dir, *, system_dirs, keras_dataset, remedy):
     """
     if data_dir is not None:
         if not has_idx_files(data_dir, MNIST_FILE_NAMES):
-            raise DataNotFoundError(describe_search([f"{data_dir} (from --data-dir)"], remedy))
+            names = ", ".join(MNIST_FILE_NAMES.all())
+            raise DataNotFoundError(
+                describe_search(
+                    [f"{data_dir} (from --data-dir)"],
+                    f"Put the four IDX files {names} (raw or .gz) in {data_dir}, "
+                    "or omit --data-dir to use the job's default places.",
+                )
+            )
         logger.debug("Loading IDX files from %s", data_dir)
         return load_mnist_folder(data_dir)
 

@@ -14,14 +14,23 @@ from runner.errors import ExitCode, RunnerError
 
 app = typer.Typer(
     add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="Train jobs in atomic chunks that resume bit-exact after a crash.",
 )
 
 StateDir = typer.Option(
-    Path("state"), "--state-dir", envvar="RUNNER_STATE_DIR", help="Folder that contains the runs.", show_default=True
+    Path("state"),
+    "--state-dir",
+    metavar="DIR",
+    envvar="RUNNER_STATE_DIR",
+    help="Folder that contains the runs.",
+    show_default=True,
 )
-DataDir = typer.Option(None, "--data-dir", help="Folder with the data set files; the job's default when omitted.")
+DataDir = typer.Option(
+    None, "--data-dir", metavar="DIR", help="Folder with the data set files; the job's default when omitted."
+)
 AsJson = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 
 
@@ -41,12 +50,38 @@ def _reported_errors():
 def _configure_logging(verbose=False):
     # TensorFlow's C++ start-up notices would bury the progress lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _ProgressHandler(sys.stdout)
     handler.setFormatter(_ProgressFormatter())
     logger = logging.getLogger("runner")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
+
+
+def _echo(message=""):
+    """Print a line to stdout; once the reader is gone (`runner ... | head`), drop output."""
+    try:
+        typer.echo(message)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout():
+    # Point stdout at /dev/null, so neither later lines nor the flush at exit
+    # fail, and training and the exit code carry on unchanged.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+class _ProgressHandler(logging.StreamHandler):
+    """Stream handler that keeps training going when its reader closes the pipe."""
+
+    def handleError(self, record):
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            _silence_stdout()
+            return
+        super().handleError(record)
 
 
 class _ProgressFormatter(logging.Formatter):
@@ -61,20 +96,42 @@ class _ProgressFormatter(logging.Formatter):
 
 @app.command()
 def start(
-    job: str = typer.Argument(..., help="Job module in jobs/ (for example fashion_mnist) or path to a job file."),
-    run: Optional[str] = typer.Option(None, "--run", help="Run name; the job's name when omitted."),
+    job: str = typer.Argument(
+        ..., metavar="JOB", help="Job module in jobs/ (for example fashion_mnist) or path to a job file."
+    ),
+    run: Optional[str] = typer.Option(None, "--run", metavar="NAME", help="Run name; the job's name when omitted."),
     state_dir: Path = StateDir,
     data_dir: Optional[Path] = DataDir,
-    max_steps: Optional[int] = typer.Option(None, min=1, help="Training steps at most [job default: 10,000]."),
+    max_steps: Optional[int] = typer.Option(
+        None,
+        metavar="N",
+        min=1,
+        help="Maximum training steps; the job's default (10,000 for the MNIST jobs) when omitted.",
+    ),
     chunk_steps: Optional[int] = typer.Option(
-        None, min=1, help="Steps between validations and commits [default: 100]."
+        None,
+        metavar="N",
+        min=1,
+        help="Steps between two validations and commits; the job's default (100) when omitted.",
     ),
     patience: Optional[int] = typer.Option(
-        None, min=1, help="Stop after this many steps without improvement [default: 1,000]."
+        None,
+        metavar="N",
+        min=1,
+        help="Steps without improvement before an early stop; the job's default (1,000) when omitted.",
     ),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="Training images per step [default: 64]."),
-    learning_rate: Optional[float] = typer.Option(None, min=0.0, help="Adam learning rate [default: 1e-4]."),
-    seed: Optional[int] = typer.Option(None, min=0, help="Seed of initialisation and batch order [default: 0]."),
+    batch_size: Optional[int] = typer.Option(
+        None, metavar="N", min=1, help="Training images per step; the job's default (64) when omitted."
+    ),
+    learning_rate: Optional[float] = typer.Option(
+        None, metavar="RATE", help="Adam learning rate, a positive number; the job's default (1e-4) when omitted."
+    ),
+    seed: Optional[int] = typer.Option(
+        None,
+        metavar="N",
+        min=0,
+        help="Seed of the initial weights and the batch order; the job's default (0) when omitted.",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log lock, slot and commit details."),
 ):
     """Create a run of JOB and train it; an existing run is rejected."""
@@ -91,12 +148,12 @@ def start(
         from runner.runs import start_run
 
         summary = start_run(state_dir=state_dir, job_spec=job, run=run, data_dir=data_dir, overrides=overrides)
-    typer.echo(_describe_finish(summary))
+    _echo(_describe_finish(summary))
 
 
 @app.command()
 def resume(
-    run: str = typer.Argument(..., help="Name of the run to continue."),
+    run: str = typer.Argument(..., metavar="RUN", help="Name of the run to continue."),
     state_dir: Path = StateDir,
     data_dir: Optional[Path] = DataDir,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log lock, slot and commit details."),
@@ -108,13 +165,13 @@ def resume(
 
         summary = resume_run(state_dir=state_dir, run=run, data_dir=data_dir)
     if summary.steps_trained == 0 and summary.resumed_from == summary.step:
-        typer.echo(f"run {run!r} is already finished")
-    typer.echo(_describe_finish(summary))
+        _echo(f"run {run!r} is already finished")
+    _echo(_describe_finish(summary))
 
 
 @app.command()
 def status(
-    run: Optional[str] = typer.Argument(None, help="Run to show; all runs when omitted."),
+    run: Optional[str] = typer.Argument(None, metavar="[RUN]", help="Run to show; all runs when omitted."),
     state_dir: Path = StateDir,
     as_json: bool = AsJson,
 ):
@@ -127,17 +184,17 @@ def status(
         statuses = [read_status(RunFolder(state_dir, name)) for name in names]
 
     if as_json:
-        typer.echo(json.dumps(statuses[0] if run is not None else statuses, indent=2))
+        _echo(json.dumps(statuses[0] if run is not None else statuses, indent=2))
         return
     if not statuses:
-        typer.echo(f"no runs in {state_dir}")
+        _echo(f"no runs in {state_dir}")
     for entry in statuses:
-        typer.echo(_describe_status(entry))
+        _echo(_describe_status(entry))
 
 
 @app.command()
 def evaluate(
-    run: str = typer.Argument(..., help="Name of the run whose best weights to test."),
+    run: str = typer.Argument(..., metavar="RUN", help="Name of the run whose best weights to test."),
     state_dir: Path = StateDir,
     data_dir: Optional[Path] = DataDir,
     as_json: bool = AsJson,
@@ -148,12 +205,12 @@ def evaluate(
         report = _evaluate(state_dir, run, data_dir)
 
     if as_json:
-        typer.echo(json.dumps(_report_as_dict(report), indent=2))
+        _echo(json.dumps(_report_as_dict(report), indent=2))
         return
-    typer.echo(f"Best weights: step {report.step:,} (validation accuracy {100 * report.val_accuracy:.1f}%)")
-    typer.echo(f"Test accuracy: {100 * report.accuracy:.1f}% ({report.correct:,} / {report.total:,})")
-    typer.echo("")
-    typer.echo(_format_confusion(report))
+    _echo(f"Best weights: step {report.step:,} (validation accuracy {100 * report.val_accuracy:.1f}%)")
+    _echo(f"Test accuracy: {100 * report.accuracy:.1f}% ({report.correct:,} / {report.total:,})")
+    _echo()
+    _echo(_format_confusion(report))
 
 
 @app.command(name="list")
@@ -163,28 +220,30 @@ def list_command(state_dir: Path = StateDir):
     from runner.run_folder import RunFolder, list_runs
     from runner.status import read_status
 
-    typer.echo("jobs:")
-    for name in builtin_job_names():
-        typer.echo(f"  {name:<16} {describe_builtin_job(name)}")
-    typer.echo(f"runs in {state_dir}:")
-    names = list_runs(state_dir)
-    if not names:
-        typer.echo("  none")
     with _reported_errors():
-        for name in names:
-            typer.echo("  " + _describe_status(read_status(RunFolder(state_dir, name))))
+        names = list_runs(state_dir)
+        statuses = [read_status(RunFolder(state_dir, name)) for name in names]
+
+    _echo("jobs:")
+    for name in builtin_job_names():
+        _echo(f"  {name:<16} {describe_builtin_job(name)}")
+    _echo(f"runs in {state_dir}:")
+    if not statuses:
+        _echo("  none")
+    for entry in statuses:
+        _echo("  " + _describe_status(entry))
 
 
 def _evaluate(state_dir, run, data_dir):
     from runner.evaluate import evaluate_best
     from runner.job import load_job
     from runner.run_folder import RunFolder
+    from runner.runs import load_run_splits
 
     folder = RunFolder(state_dir, run)
     config = folder.load_config()
     job = load_job(config.job)
-    chosen_dir = data_dir if data_dir is not None else config.data_dir
-    splits = job.load_data(Path(chosen_dir) if chosen_dir is not None else None)
+    splits = load_run_splits(job, config, data_dir)
     return evaluate_best(job=job, folder=folder, splits=splits)
 
 

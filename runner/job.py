@@ -69,7 +69,7 @@ def load_job(spec):
         InvalidInputError: the module fails to import or lacks a `Job` named `job`.
     """
     if is_job_path(spec):
-        module = _import_file(Path(spec))
+        module = _import_file(spec)
     else:
         module = _import_builtin(spec)
 
@@ -92,9 +92,10 @@ def _import_builtin(name):
         raise InvalidInputError(f"Job {name} has a syntax error: {error}") from None
 
 
-def _import_file(path):
+def _import_file(spec):
+    path = Path(spec)
     if not path.is_file():
-        raise JobNotFoundError(f"Job file not found: {path}")
+        raise JobNotFoundError(f"Job file not found: {spec}")
     module_name = f"runner_user_job_{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -103,10 +104,10 @@ def _import_file(path):
         spec.loader.exec_module(module)
     except SyntaxError as error:
         del sys.modules[module_name]
-        raise InvalidInputError(f"Job file {path} has a syntax error at line {error.lineno}: {error.msg}") from None
+        raise InvalidInputError(f"Job file {spec} has a syntax error at line {error.lineno}: {error.msg}") from None
     except ImportError as error:
         del sys.modules[module_name]
-        raise InvalidInputError(f"Job file {path} failed to import {error.name!r}: {error}") from None
+        raise InvalidInputError(f"Job file {spec} failed to import {error.name!r}: {error}") from None
     return module
 
 

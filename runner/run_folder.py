@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from runner.config import RunConfig, validate_run_name
-from runner.errors import InvalidInputError, RunNotFoundError
+from runner.errors import InvalidInputError, RunNotFoundError, UsageError
 from runner.files import append_line, write_atomically
 
 CHECKPOINT_PREFIX = "ckpt"
@@ -30,6 +30,7 @@ class RunFolder:
     """Paths of one run's files inside the state directory."""
 
     def __init__(self, state_dir, run):
+        check_state_dir(state_dir)
         validate_run_name(run)
         self.run = run
         self.path = Path(state_dir) / run
@@ -110,8 +111,17 @@ def _format_record(record):
     return json.dumps(record, sort_keys=True, separators=(", ", ": "))
 
 
+def check_state_dir(state_dir):
+    """Raise UsageError when `state_dir` exists but is not a folder."""
+    if Path(state_dir).exists() and not Path(state_dir).is_dir():
+        raise UsageError(
+            f"Invalid value for --state-dir: {state_dir} is a file. Pass a folder; a missing one is created."
+        )
+
+
 def list_runs(state_dir):
     """Return the names of the runs in `state_dir`, sorted."""
+    check_state_dir(state_dir)
     state_dir = Path(state_dir)
     if not state_dir.is_dir():
         return []

@@ -7,10 +7,12 @@ data set, a busy lock) is checked before the first file is written.
 import dataclasses
 import hashlib
 import logging
+import shutil
 from pathlib import Path
 
 from runner.config import RunConfig, validate_run_name
-from runner.errors import InvalidInputError, RunExistsError
+from runner.data import Splits
+from runner.errors import InvalidInputError, RunExistsError, RunnerError
 from runner.job import is_job_path, load_job
 from runner.lock import RunLock
 from runner.run_folder import RunFolder
@@ -48,7 +50,7 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None):
         data_dir=str(Path(data_dir).resolve()) if data_dir is not None else None,
         **dataclasses.asdict(hyperparameters),
     )
-    splits = job.load_data(data_dir)
+    splits = load_splits(job, data_dir)
     config = dataclasses.replace(config, data_fingerprint=fingerprint(splits))
 
     Path(state_dir).mkdir(parents=True, exist_ok=True)
@@ -59,7 +61,15 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None):
     with RunLock(folder):
         config.save(folder.config)
         logger.debug("Created run %s in %s", folder.run, folder.path)
-        return _train(job, config, folder, splits)
+        try:
+            trainer = _build_trainer(job, config, folder, splits)
+        except RunnerError:
+            # The run has no commit yet, and a run that cannot train would
+            # only block `start` after the job is fixed.
+            shutil.rmtree(folder.path)
+            logger.debug("Removed run folder %s of a job that cannot train", folder.path)
+            raise
+        return trainer.run()
 
 
 def resume_run(*, state_dir, run, data_dir=None):
@@ -80,22 +90,37 @@ def resume_run(*, state_dir, run, data_dir=None):
             return summary_from_status(status)
 
         job = load_job(config.job)
-        chosen_dir = data_dir if data_dir is not None else config.data_dir
-        splits = job.load_data(Path(chosen_dir) if chosen_dir is not None else None)
+        splits = load_run_splits(job, config, data_dir)
         found = fingerprint(splits)
         if found != config.data_fingerprint:
             raise InvalidInputError(
                 f"The data set differs from the one run {run!r} started on (fingerprint {found[:12]}, "
                 f"saved {config.data_fingerprint[:12]}). Pass --data-dir with the original files."
             )
-        return _train(job, config, folder, splits)
+        return _build_trainer(job, config, folder, splits).run()
 
 
-def _train(job, config, folder, splits):
+def _build_trainer(job, config, folder, splits):
     # TensorFlow loads here, after every check that can reject the request.
     from runner.trainer import Trainer
 
-    return Trainer(job=job, config=config, folder=folder, splits=splits).run()
+    return Trainer(job=job, config=config, folder=folder, splits=splits)
+
+
+def load_run_splits(job, config, data_dir):
+    """Load a run's data from `data_dir` when given, else from the folder the run started with."""
+    chosen = data_dir if data_dir is not None else config.data_dir
+    return load_splits(job, Path(chosen) if chosen is not None else None)
+
+
+def load_splits(job, data_dir):
+    """Call the job's data loader and check that it returns `runner.data.Splits`."""
+    splits = job.load_data(data_dir)
+    if not isinstance(splits, Splits):
+        raise InvalidInputError(
+            f"The load_data() of job {job.name!r} returned {type(splits).__name__}, expected runner.data.Splits."
+        )
+    return splits
 
 
 def summary_from_status(status):

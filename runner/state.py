@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 
 import tensorflow as tf
 from google.protobuf import text_format
@@ -123,8 +124,9 @@ class Slots:
             self.latest.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as error:
             raise CommitError(
-                f"Commit at step {step} failed in {self._folder.path}: {error}. "
-                "The previous commit is intact; fix the disk, then run `runner resume`."
+                f"Commit at step {step} failed in {self._folder.path}: {_describe_write_error(error)}. "
+                "The previous commit is intact. Free disk space or fix permissions, then run "
+                f"`runner resume {self._folder.run} --state-dir {self._folder.path.parent}`."
             ) from error
         logger.debug("Committed step %d", step)
 
@@ -178,6 +180,14 @@ class Slots:
             max_to_keep=COMMITS_KEPT,
             checkpoint_name=CHECKPOINT_PREFIX,
         )
+
+
+def _describe_write_error(error):
+    """Return the OS reason of a failed write, without TensorFlow's op-trace decorations."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    message = re.sub(r"\{\{.*?\}\}\s*", "", error.message).strip()
+    return re.sub(r"\s*\[Op:\w+\]\s*$", "", message)
 
 
 def _checkpoint_step(path):

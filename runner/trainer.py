@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from runner.data import chunk_indices
+from runner.errors import InvalidInputError
 from runner.state import Slots, TrainingState
 from runner.stopping import finished_reason
 from runner.summary import RunSummary
@@ -41,6 +42,7 @@ class Trainer:
         enable_determinism(config.seed)
 
         model = job.build_model()
+        check_model_output(model, splits, pixel_scale=job.pixel_scale)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         optimizer.build(model.trainable_variables)
         self.state = TrainingState(model, optimizer, seed=config.seed)
@@ -155,6 +157,32 @@ class Trainer:
             best_step=int(self.state.best_step.numpy()),
             max_steps=self._config.max_steps,
             patience=self._config.patience,
+        )
+
+
+def check_model_output(model, splits, *, pixel_scale):
+    """Raise InvalidInputError unless the model maps training images to one logit per class.
+
+    The check runs in inference mode, so it advances no random generator and
+    leaves the run's result unchanged.
+    """
+    sample = tf.cast(splits.train_images[:2], tf.float32) / pixel_scale
+    try:
+        logits = model(sample, training=False)
+    # Keras raises ValueError for shape mismatches; a user's model may raise anything.
+    except Exception as error:  # noqa: BLE001
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+        reason = next((line for line in lines if "expected" in line), lines[0])
+        raise InvalidInputError(
+            f"The job's model failed on training images of shape {tuple(sample.shape[1:])}: {reason.rstrip('.')}. "
+            "Make build_model() accept the images that load_data() returns."
+        ) from None
+
+    num_classes = 1 + max(int(labels.max()) for labels in (splits.train_labels, splits.val_labels, splits.test_labels))
+    if logits.shape.rank != 2 or logits.shape[0] != 2 or logits.shape[1] < num_classes:
+        raise InvalidInputError(
+            f"The job's model returns shape {tuple(logits.shape)} for 2 images, expected (2, {num_classes}) or wider: "
+            f"one logit per class, for labels 0 to {num_classes - 1}."
         )
 
 

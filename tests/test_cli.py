@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from conftest import kill_hard, read_status, run_runner, slot_contents, spawn_runner, wait_for_commit
+from conftest import kill_hard, read_status, run_runner, runner_command, slot_contents, spawn_runner, wait_for_commit
 
 
 def test_resume_of_finished_run_trains_nothing(reference_run):
@@ -154,3 +154,28 @@ def test_list_shows_jobs_and_runs(reference_run):
     assert "fashion_mnist" in result.stdout
     assert "mnist" in result.stdout
     assert "finished" in result.stdout
+
+
+def test_state_dir_that_is_a_file_exits_2(tmp_path):
+    state_file = tmp_path / "not_a_folder"
+    state_file.write_text("")
+
+    for command in (["status"], ["list"], ["resume", "fashion_mnist"]):
+        result = run_runner(*command, "--state-dir", state_file)
+
+        assert result.returncode == 2, command
+        assert f"{state_file} is a file" in result.stderr, command
+
+
+def test_closed_stdout_keeps_training_and_exit_code(tmp_path, fashion_dir):
+    command = runner_command("start", "fashion_mnist", "--state-dir", tmp_path, "--max-steps", "200")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first_line = process.stdout.readline()
+    process.stdout.close()
+    _, errors = process.communicate(timeout=300)
+
+    assert first_line.startswith("step    100")
+    assert process.returncode == 0, errors
+    assert "Logging error" not in errors
+    assert "BrokenPipeError" not in errors
+    assert read_status(tmp_path, "fashion_mnist")["step"] == 200

@@ -97,3 +97,61 @@ def test_mnist_job_reads_idx_folder(tmp_path):
     evaluation = run_runner("evaluate", "mnist", "--state-dir", tmp_path / "state", "--json")
     assert evaluation.returncode == 0, evaluation.stderr
     assert json.loads(evaluation.stdout)["total"] == 1000
+
+
+def _write_job(path, *, model_input, output_units, loader="load_mnist_folder(data_dir)"):
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            import keras
+
+            from jobs._mnist_files import load_mnist_folder
+            from runner.job import Job
+
+
+            def build_model():
+                layers = [keras.Input({model_input}), keras.layers.Flatten(), keras.layers.Dense({output_units})]
+                return keras.Sequential(layers)
+
+
+            def load_data(data_dir):
+                return {loader}
+
+
+            job = Job(name="{path.stem}", build_model=build_model, load_data=load_data)
+            """
+        )
+    )
+    return path
+
+
+def test_model_that_rejects_images_exits_65(tmp_path):
+    write_mnist_folder(tmp_path / "data")
+    job_file = _write_job(tmp_path / "wide_input.py", model_input=(32, 32), output_units=10)
+
+    result = run_runner("start", job_file, "--state-dir", tmp_path / "state", "--data-dir", tmp_path / "data")
+
+    assert result.returncode == 65, result.stderr
+    assert "model failed on training images of shape (28, 28)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "state" / "wide_input").exists()
+
+
+def test_model_with_too_few_logits_exits_65(tmp_path):
+    write_mnist_folder(tmp_path / "data")
+    job_file = _write_job(tmp_path / "narrow.py", model_input=(28, 28), output_units=5)
+
+    result = run_runner("start", job_file, "--state-dir", tmp_path / "state", "--data-dir", tmp_path / "data")
+
+    assert result.returncode == 65, result.stderr
+    assert "returns shape (2, 5)" in result.stderr
+    assert not (tmp_path / "state" / "narrow").exists()
+
+
+def test_loader_returning_other_type_exits_65(tmp_path):
+    job_file = _write_job(tmp_path / "no_data.py", model_input=(28, 28), output_units=10, loader="None")
+
+    result = run_runner("start", job_file, "--state-dir", tmp_path / "state")
+
+    assert result.returncode == 65, result.stderr
+    assert "returned NoneType, expected runner.data.Splits" in result.stderr
