@@ -6,6 +6,7 @@ A run folder contains:
     latest/          CheckpointManager slot with the full training state
     best/            CheckpointManager slot with the best validation weights
     metrics.jsonl    one JSON record per committed chunk
+    segments.json    one record per process that trained the run
     lock             the process lock (filelock)
     lock.json        pid, host and start time of the lock holder
 
@@ -38,6 +39,7 @@ class RunFolder:
         self.latest = self.path / "latest"
         self.best = self.path / "best"
         self.metrics = self.path / "metrics.jsonl"
+        self.segments = self.path / "segments.json"
         self.lock = self.path / "lock"
         self.lock_holder = self.path / "lock.json"
 

@@ -7,40 +7,49 @@ data set, a busy lock) is checked before the first file is written.
 import dataclasses
 import hashlib
 import logging
+import os
 import shutil
+import socket
 from pathlib import Path
 
-from runner.config import RunConfig, validate_run_name
+from runner.config import RunConfig
 from runner.data import Splits
-from runner.errors import InvalidInputError, RunExistsError, RunnerError
+from runner.errors import InvalidInputError, RunBusyError, RunExistsError, RunnerError
 from runner.job import is_job_path, load_job
-from runner.lock import RunLock
+from runner.lock import RunLock, describe_holder
 from runner.run_folder import RunFolder
+from runner.segments import Segment
+from runner.signals import StopRequest
 from runner.status import read_status
 from runner.summary import RunSummary
 
 logger = logging.getLogger(__name__)
 
 
-def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None):
-    """Create a run of `job_spec` and train it to the end; return its RunSummary.
+def default_run_name(job_spec):
+    """Return the run name for a job: its module name in `jobs`, or its file name without `.py`."""
+    return Path(job_spec).stem if is_job_path(job_spec) else job_spec
+
+
+def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None):
+    """Create a run of `job_spec` and train it until it finishes or a stop is requested.
 
     Args:
         overrides: Hyperparameter values that replace the job's defaults;
             None values are ignored.
+        stop: A `runner.signals.StopRequest`, or None.
+
+    Returns:
+        The RunSummary. Its `step` is None when a stop request came before
+        the run folder was created.
 
     Raises:
         RunExistsError: a run of that name exists; nothing is changed.
     """
-    if run is not None:
-        validate_run_name(run)
+    stop = stop if stop is not None else StopRequest()
+    folder = RunFolder(state_dir, run if run is not None else default_run_name(job_spec))
+    _reject_existing(folder)
     job = load_job(job_spec)
-    folder = RunFolder(state_dir, run if run is not None else job.name)
-    if folder.path.exists():
-        raise RunExistsError(
-            f"Run {folder.run!r} already exists in {folder.path.parent}. "
-            f"Continue it with `runner resume {folder.run}`, or pass --run NEW_NAME to start another."
-        )
 
     chosen = {name: value for name, value in (overrides or {}).items() if value is not None}
     hyperparameters = dataclasses.replace(job.hyperparameters, **chosen)
@@ -52,6 +61,8 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None):
     )
     splits = load_splits(job, data_dir)
     config = dataclasses.replace(config, data_fingerprint=fingerprint(splits))
+    if stop.requested:
+        return RunSummary(run=folder.run, step=None, finished_reason=None, stopped_by=stop.reason)
 
     Path(state_dir).mkdir(parents=True, exist_ok=True)
     try:
@@ -62,18 +73,18 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None):
         config.save(folder.config)
         logger.debug("Created run %s in %s", folder.run, folder.path)
         try:
-            trainer = _build_trainer(job, config, folder, splits)
+            trainer = _build_trainer(job, config, folder, splits, stop)
         except RunnerError:
             # The run has no commit yet, and a run that cannot train would
             # only block `start` after the job is fixed.
             shutil.rmtree(folder.path)
             logger.debug("Removed run folder %s of a job that cannot train", folder.path)
             raise
-        return trainer.run()
+        return _train(trainer, folder, stop)
 
 
-def resume_run(*, state_dir, run, data_dir=None):
-    """Continue a run from its last commit; return its RunSummary.
+def resume_run(*, state_dir, run, data_dir=None, stop=None):
+    """Continue a run from its last commit until it finishes or a stop is requested.
 
     A finished run is not trained: the summary comes from its files.
 
@@ -82,6 +93,7 @@ def resume_run(*, state_dir, run, data_dir=None):
         RunBusyError: another process has the run's lock.
         InvalidInputError: the data set differs from the one the run started on.
     """
+    stop = stop if stop is not None else StopRequest()
     folder = RunFolder(state_dir, run)
     config = folder.load_config()
     with RunLock(folder):
@@ -97,14 +109,83 @@ def resume_run(*, state_dir, run, data_dir=None):
                 f"The data set differs from the one run {run!r} started on (fingerprint {found[:12]}, "
                 f"saved {config.data_fingerprint[:12]}). Pass --data-dir with the original files."
             )
-        return _build_trainer(job, config, folder, splits).run()
+        return _train(_build_trainer(job, config, folder, splits, stop), folder, stop)
 
 
-def _build_trainer(job, config, folder, splits):
+def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None):
+    """Start the run if it is missing, resume it if it is stopped, leave it if it is finished.
+
+    Safe to call again and again, from cron or a requeue script: a run that
+    another process holds raises RunBusyError at once.
+
+    Raises:
+        InvalidInputError: the run exists but was started with another job
+            or with other values of the given settings.
+    """
+    folder = RunFolder(state_dir, run if run is not None else default_run_name(job_spec))
+    if not folder.exists():
+        try:
+            return start_run(
+                state_dir=state_dir,
+                job_spec=job_spec,
+                run=folder.run,
+                data_dir=data_dir,
+                overrides=overrides,
+                stop=stop,
+            )
+        except RunExistsError:
+            # Another process created the run between the check and the start.
+            raise RunBusyError(describe_holder(folder)) from None
+
+    config = folder.load_config()
+    expected_job = str(Path(job_spec).resolve()) if is_job_path(job_spec) else job_spec
+    if config.job != expected_job:
+        raise InvalidInputError(
+            f"Run {folder.run!r} was started with job {config.job}, not {expected_job}. "
+            "Pass the same job, or --run NAME for a new run."
+        )
+    for name, value in (overrides or {}).items():
+        saved = getattr(config, name)
+        if value is not None and value != saved:
+            flag = "--" + name.replace("_", "-")
+            raise InvalidInputError(
+                f"Run {folder.run!r} was started with {flag} {saved}, not {value}. Drop {flag} or pass the saved value."
+            )
+    return resume_run(state_dir=state_dir, run=folder.run, data_dir=data_dir, stop=stop)
+
+
+def _reject_existing(folder):
+    if folder.path.exists():
+        raise RunExistsError(
+            f"Run {folder.run!r} already exists in {folder.path.parent}. "
+            f"Continue it with `runner resume {folder.run}`, or pass --run NEW_NAME to start another."
+        )
+
+
+def _build_trainer(job, config, folder, splits, stop):
     # TensorFlow loads here, after every check that can reject the request.
     from runner.trainer import Trainer
 
-    return Trainer(job=job, config=config, folder=folder, splits=splits)
+    segment = Segment(folder, pid=os.getpid(), host=socket.gethostname())
+    return Trainer(job=job, config=config, folder=folder, splits=splits, stop=stop, segment=segment)
+
+
+def _train(trainer, folder, stop):
+    """Run the trainer and close its segment with how it ended."""
+    if stop.requested:
+        # Stopped during start-up: the last commit, if any, is the run's state.
+        step = folder.committed_step()
+        return RunSummary(run=folder.run, step=step or 0, finished_reason=None, stopped_by=stop.reason)
+    try:
+        summary = trainer.run()
+    except KeyboardInterrupt:
+        trainer.segment.end("SIGINT")
+        raise
+    except Exception:
+        trainer.segment.end("error")
+        raise
+    trainer.segment.end("finished" if summary.finished_reason else summary.stopped_by)
+    return dataclasses.replace(summary, run=folder.run)
 
 
 def load_run_splits(job, config, data_dir):
@@ -126,6 +207,7 @@ def load_splits(job, data_dir):
 def summary_from_status(status):
     """Build the RunSummary of a finished run from its status."""
     return RunSummary(
+        run=status["run"],
         step=status["step"],
         finished_reason=status["finished_reason"],
         best_accuracy=status["best_accuracy"],

@@ -3,6 +3,7 @@
 import logging
 import os
 import re
+from pathlib import Path
 
 import tensorflow as tf
 from google.protobuf import text_format
@@ -15,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 # Two commits per slot: after a crash between the best slot's save and the
 # latest slot's commit, the best weights named by the last commit are still
-# the older of the two.
+# the older of the two. The latest slot also keeps its newest commit when a
+# stop request forced it between two chunk ends.
 COMMITS_KEPT = 2
 
 
@@ -63,12 +65,19 @@ class Slots:
     commit point. Whatever a crash leaves before it is discarded on restore.
     """
 
-    def __init__(self, folder, state):
+    def __init__(self, folder, state, *, is_chunk_end=lambda step: True):
+        """Open the slots of `folder`.
+
+        Args:
+            is_chunk_end: Tells whether a step ends a chunk. Commits at other
+                steps, forced by stop requests, are dropped from the latest
+                slot once a later chunk end is committed, so the slot ends up
+                as if the run had never stopped.
+        """
         self._folder = folder
         self._state = state
-        self.latest = tf.train.CheckpointManager(
-            state.latest_checkpoint, str(folder.latest), max_to_keep=COMMITS_KEPT, checkpoint_name=CHECKPOINT_PREFIX
-        )
+        self._is_chunk_end = is_chunk_end
+        self.latest = self._open_latest()
         self.best = self._open_best()
 
     def restore(self):
@@ -113,6 +122,11 @@ class Slots:
     def commit(self, record, *, improved):
         """Write the commit for the current step: best slot, metrics record, latest slot.
 
+        Args:
+            record: The chunk's metrics record, or None for a commit forced
+                between two chunk ends, which has no validation.
+            improved: Whether the chunk improved the best validation accuracy.
+
         Raises:
             CommitError: a write failed; the previous commit is still the run's state.
         """
@@ -120,8 +134,10 @@ class Slots:
         try:
             if improved:
                 self.best.save(checkpoint_number=step)
-            self._folder.append_metrics(record)
+            if record is not None:
+                self._folder.append_metrics(record)
             self.latest.save(checkpoint_number=step)
+            self._apply_latest_retention()
         except (OSError, tf.errors.OpError) as error:
             raise CommitError(
                 f"Commit at step {step} failed in {self._folder.path}: {_describe_write_error(error)}. "
@@ -145,33 +161,28 @@ class Slots:
 
     def _discard_best_after(self, step):
         """Delete best-slot checkpoints newer than `step`, left by a chunk that never committed."""
-        stale = [path for path in self.best.checkpoints if _checkpoint_step(path) > step]
-        if not stale:
-            return
-        state_file = self._folder.best / "checkpoint"
-        state = tf.train.get_checkpoint_state(str(self._folder.best))
-        entries = zip(state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps)
-        kept = [(path, stamp) for path, stamp in entries if _checkpoint_step(path) <= step]
+        stale = _keep_checkpoints(self._folder.best, lambda checkpoint_step: checkpoint_step <= step)
+        if stale:
+            logger.debug("Discarded uncommitted best checkpoints %s", stale)
+            self.best = self._open_best()
 
-        # Rewrite the state file before deleting, so that it never names a
-        # deleted file. get_checkpoint_state made the paths absolute; the
-        # file keeps them relative so the run folder stays movable.
-        if kept:
-            del state.all_model_checkpoint_paths[:]
-            state.all_model_checkpoint_paths.extend(os.path.basename(path) for path, _ in kept)
-            del state.all_model_checkpoint_timestamps[:]
-            state.all_model_checkpoint_timestamps.extend(stamp for _, stamp in kept)
-            state.model_checkpoint_path = state.all_model_checkpoint_paths[-1]
-            write_atomically(state_file, text_format.MessageToString(state))
-        else:
-            state_file.unlink()
-        for path in stale:
-            for name in tf.io.gfile.glob(path + ".*"):
-                tf.io.gfile.remove(name)
-        logger.debug("Discarded uncommitted best checkpoints %s", stale)
+    def _apply_latest_retention(self):
+        """Keep the newest commit and the newest COMMITS_KEPT chunk ends of the latest slot."""
+        steps = sorted(_checkpoint_step(path) for path in self.latest.checkpoints)
+        chunk_ends = [step for step in steps if self._is_chunk_end(step)]
+        kept = set(chunk_ends[-COMMITS_KEPT:]) | set(steps[-1:])
+        if len(kept) < len(steps):
+            _keep_checkpoints(self._folder.latest, lambda checkpoint_step: checkpoint_step in kept)
+            self.latest = self._open_latest()
 
-        # Reopen the manager so that its bookkeeping matches the rewritten state file.
-        self.best = self._open_best()
+    def _open_latest(self):
+        # Retention is applied by _apply_latest_retention, not by the manager.
+        return tf.train.CheckpointManager(
+            self._state.latest_checkpoint,
+            str(self._folder.latest),
+            max_to_keep=None,
+            checkpoint_name=CHECKPOINT_PREFIX,
+        )
 
     def _open_best(self):
         return tf.train.CheckpointManager(
@@ -188,6 +199,39 @@ def _describe_write_error(error):
         return error.strerror or str(error)
     message = re.sub(r"\{\{.*?\}\}\s*", "", error.message).strip()
     return re.sub(r"\s*\[Op:\w+\]\s*$", "", message)
+
+
+def _keep_checkpoints(directory, keep):
+    """Delete the checkpoints of a CheckpointManager folder whose step fails `keep`.
+
+    The state file is rewritten first, so that it never names a deleted file.
+    Returns the deleted checkpoint paths.
+    """
+    state = tf.train.get_checkpoint_state(str(directory))
+    if state is None:
+        return []
+    entries = list(zip(state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps))
+    kept = [(path, stamp) for path, stamp in entries if keep(_checkpoint_step(path))]
+    stale = [path for path, _ in entries if not keep(_checkpoint_step(path))]
+    if not stale:
+        return []
+
+    # get_checkpoint_state made the paths absolute; the file keeps them
+    # relative so the run folder stays movable.
+    state_file = Path(directory) / "checkpoint"
+    if kept:
+        del state.all_model_checkpoint_paths[:]
+        state.all_model_checkpoint_paths.extend(os.path.basename(path) for path, _ in kept)
+        del state.all_model_checkpoint_timestamps[:]
+        state.all_model_checkpoint_timestamps.extend(stamp for _, stamp in kept)
+        state.model_checkpoint_path = state.all_model_checkpoint_paths[-1]
+        write_atomically(state_file, text_format.MessageToString(state))
+    else:
+        state_file.unlink()
+    for path in stale:
+        for name in tf.io.gfile.glob(path + ".*"):
+            tf.io.gfile.remove(name)
+    return stale
 
 
 def _checkpoint_step(path):

@@ -24,7 +24,13 @@ def read_status(folder):
     records = folder.read_metrics(up_to_step=step)
     last = records[-1] if records else None
     best_step = last["best_step"] if last else 0
-    reason = finished_reason(step=step, best_step=best_step, max_steps=config.max_steps, patience=config.patience)
+    reason = finished_reason(
+        step=step,
+        best_step=best_step,
+        max_steps=config.max_steps,
+        patience=config.patience,
+        chunk_steps=config.chunk_steps,
+    )
     holder = find_lock_holder(folder)
 
     if holder is not None:

@@ -13,12 +13,16 @@ class RunSummary:
             for a process that started from scratch.
         steps_trained: Steps this process trained.
         elapsed_seconds: Wall time of this process's training, restore included.
+        stopped_by: What stopped an unfinished run: a signal name such as
+            `SIGTERM`, or `time_limit` for --stop-after.
     """
 
-    step: int
-    finished_reason: str
+    run: Optional[str]
+    step: Optional[int]
+    finished_reason: Optional[str]
     best_accuracy: Optional[float]
     best_step: Optional[int]
     resumed_from: Optional[int] = None
     steps_trained: int = 0
     elapsed_seconds: float = 0.0
+    stopped_by: Optional[str] = None

@@ -9,8 +9,9 @@ import tensorflow as tf
 
 from runner.data import chunk_indices
 from runner.errors import InvalidInputError
+from runner.signals import StopRequest
 from runner.state import Slots, TrainingState
-from runner.stopping import finished_reason
+from runner.stopping import finished_reason, is_validation_step
 from runner.summary import RunSummary
 
 logger = logging.getLogger(__name__)
@@ -34,11 +35,17 @@ class Trainer:
         config: The run's `RunConfig`.
         folder: The run's `RunFolder`; the caller holds its lock.
         splits: The data set, as returned by `job.load_data`.
+        stop: A `runner.signals.StopRequest`, checked before every step. When
+            it is set, the trainer commits at the current step and returns.
+        segment: A `runner.segments.Segment` told when training begins and
+            after every commit, or None.
     """
 
-    def __init__(self, *, job, config, folder, splits):
+    def __init__(self, *, job, config, folder, splits, stop=None, segment=None):
         self._config = config
         self._splits = splits
+        self._stop = stop if stop is not None else StopRequest()
+        self.segment = segment
         enable_determinism(config.seed)
 
         model = job.build_model()
@@ -46,7 +53,7 @@ class Trainer:
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         optimizer.build(model.trainable_variables)
         self.state = TrainingState(model, optimizer, seed=config.seed)
-        self.slots = Slots(folder, self.state)
+        self.slots = Slots(folder, self.state, is_chunk_end=self._is_chunk_end)
         self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
         # Images stay in their stored dtype (uint8 for IDX files); each batch
@@ -60,7 +67,12 @@ class Trainer:
         self._predict = tf.function(self._predict_eager, reduce_retracing=True)
 
     def run(self):
-        """Train from the last commit until the run is finished; return its summary."""
+        """Train from the last commit until the run is finished or a stop is requested.
+
+        Returns:
+            A RunSummary whose `finished_reason` is set when the run is
+            finished and whose `stopped_by` names the stop request otherwise.
+        """
         started = time.monotonic()
         resumed_from = self.slots.restore()
         if resumed_from is not None:
@@ -71,13 +83,23 @@ class Trainer:
                 int(self.state.best_step.numpy()),
             )
         first_step = self._step()
+        reason = self._finished_reason()
+        if reason is None and self.segment is not None:
+            self.segment.begin(first_step)
 
-        while (reason := self._finished_reason()) is None:
+        stopped_by = None
+        while reason is None:
+            if self._stop.requested:
+                stopped_by = self._stop.reason
+                break
             self._run_chunk()
+            reason = self._finished_reason()
 
         return RunSummary(
+            run=None,
             step=self._step(),
             finished_reason=reason,
+            stopped_by=stopped_by,
             best_accuracy=float(self.state.best_accuracy.numpy()),
             best_step=int(self.state.best_step.numpy()),
             resumed_from=resumed_from,
@@ -100,9 +122,20 @@ class Trainer:
             batch_size=config.batch_size,
             num_examples=len(self._splits.train_images),
         )
+        trained = 0
         for indices in batches:
+            if self._stop.requested:
+                break
             loss, correct = self._train_step(tf.constant(indices))
-        self.state.step.assign_add(num_steps)
+            trained += 1
+        self.state.step.assign_add(trained)
+        if trained < num_steps:
+            # Stopped inside the chunk: commit the steps trained so far,
+            # without validation, which happens at chunk ends only.
+            if trained:
+                self._commit(None, improved=False)
+                logger.info("step %6d | committed on stop request", self._step())
+            return
 
         # Validate and track the best weights.
         val_accuracy = self._validation_accuracy()
@@ -120,8 +153,16 @@ class Trainer:
             "best_accuracy": float(self.state.best_accuracy.numpy()),
             "best_step": int(self.state.best_step.numpy()),
         }
-        self.slots.commit(record, improved=improved)
+        self._commit(record, improved=improved)
         logger.info(format_chunk_line(record))
+
+    def _commit(self, record, *, improved):
+        self.slots.commit(record, improved=improved)
+        if self.segment is not None:
+            self.segment.update(self._step())
+
+    def _is_chunk_end(self, step):
+        return is_validation_step(step, chunk_steps=self._config.chunk_steps, max_steps=self._config.max_steps)
 
     def _train_step_eager(self, indices):
         images = tf.cast(tf.gather(self._train_images, indices), tf.float32) / self._pixel_scale
@@ -157,6 +198,7 @@ class Trainer:
             best_step=int(self.state.best_step.numpy()),
             max_steps=self._config.max_steps,
             patience=self._config.patience,
+            chunk_steps=self._config.chunk_steps,
         )
 
 
