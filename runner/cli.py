@@ -295,6 +295,16 @@ def status(
         _echo(f"no runs in {state_dir}")
     for entry in statuses:
         _echo(_describe_status(entry))
+    if run is not None:
+        from runner.segments import effective_outcome, read_segments
+
+        holder_pid = (statuses[0]["lock_holder"] or {}).get("pid")
+        for record in read_segments(RunFolder(state_dir, run)):
+            _echo(
+                f"  segment pid {record['pid']} on {record['host']}: steps {record['start_step']:,} to "
+                f"{record['end_step']:,}, {record['began']} to {record['ended']}, "
+                f"{effective_outcome(record, running_pid=holder_pid)}"
+            )
 
 
 @app.command()
@@ -373,6 +383,8 @@ def _describe_status(entry):
     )
     if entry["finished_reason"]:
         line += f" | {entry['finished_reason']}"
+    if entry["segments"]:
+        line += f" | {entry['resumes']} resumes, trained {_format_duration(entry['training_seconds'])}"
     holder = entry["lock_holder"]
     if holder:
         line += f" | held by pid {holder.get('pid')} on {holder.get('host')}"

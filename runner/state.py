@@ -113,7 +113,6 @@ class Slots:
         logger.debug("Restored %s at step %d", path, step)
 
         self._discard_best_after(step)
-        self._restore_best_save_counter(int(self._state.best_step.numpy()))
         dropped = self._folder.discard_metrics_after(step)
         if dropped:
             logger.debug("Dropped %d metrics records of an uncommitted chunk", dropped)
@@ -133,10 +132,10 @@ class Slots:
         step = int(self._state.step.numpy())
         try:
             if improved:
-                self.best.save(checkpoint_number=step)
+                _save_numbered(self.best, step)
             if record is not None:
                 self._folder.append_metrics(record)
-            self.latest.save(checkpoint_number=step)
+            _save_numbered(self.latest, step)
             self._apply_latest_retention()
         except (OSError, tf.errors.OpError) as error:
             raise CommitError(
@@ -145,19 +144,6 @@ class Slots:
                 f"`runner resume {self._folder.run} --state-dir {self._folder.path.parent}`."
             ) from error
         logger.debug("Committed step %d", step)
-
-    def _restore_best_save_counter(self, best_step):
-        """Continue the best slot's save counter, which is saved inside its checkpoints.
-
-        Without this, a resumed process would number its best saves from zero
-        and its best checkpoints would differ, byte for byte, from those of an
-        uninterrupted run.
-        """
-        path = self._folder.best / f"{CHECKPOINT_PREFIX}-{best_step}"
-        if not tf.io.gfile.exists(f"{path}.index"):
-            return
-        saved = tf.train.load_checkpoint(str(path)).get_tensor("save_counter/.ATTRIBUTES/VARIABLE_VALUE")
-        self._state.best_checkpoint.save_counter.assign(saved)
 
     def _discard_best_after(self, step):
         """Delete best-slot checkpoints newer than `step`, left by a chunk that never committed."""
@@ -199,6 +185,19 @@ def _describe_write_error(error):
         return error.strerror or str(error)
     message = re.sub(r"\{\{.*?\}\}\s*", "", error.message).strip()
     return re.sub(r"\s*\[Op:\w+\]\s*$", "", message)
+
+
+def _save_numbered(manager, step):
+    """Save the manager's checkpoint as `ckpt-STEP`, with its save counter equal to the step.
+
+    tf.train.Checkpoint saves its save counter inside every checkpoint. Left
+    alone, it would count this process's saves, so a resumed process, or
+    one that made an extra commit on a stop request, would write checkpoints
+    that differ byte for byte from an uninterrupted run's. Tying it to the
+    step makes each checkpoint depend on the training state alone.
+    """
+    manager.checkpoint.save_counter.assign(step - 1)
+    manager.save(checkpoint_number=step)
 
 
 def _keep_checkpoints(directory, keep):

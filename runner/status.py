@@ -1,6 +1,7 @@
 """A run's status read from its files alone, without TensorFlow."""
 
 from runner.lock import find_lock_holder
+from runner.segments import read_segments, summarize_segments
 from runner.stopping import finished_reason
 
 RUNNING = "running"
@@ -14,7 +15,10 @@ def read_status(folder):
     Fields: run, job, state (running, stopped or finished), finished_reason
     (early_stop, max_steps or null), step, max_steps, chunk_steps,
     best_accuracy, best_step, steps_since_improvement, patience,
-    last_val_accuracy, lock_holder. Accuracies are fractions in [0, 1].
+    last_val_accuracy, lock_holder, segments, resumes, training_seconds.
+    Accuracies are fractions in [0, 1]. Training time is summed over the
+    segments, each from the start of its training to its last commit or its
+    end.
 
     Raises:
         RunNotFoundError: the run does not exist.
@@ -40,6 +44,7 @@ def read_status(folder):
     else:
         state = STOPPED
 
+    history = summarize_segments(read_segments(folder))
     return {
         "run": config.run,
         "job": config.job,
@@ -54,4 +59,5 @@ def read_status(folder):
         "patience": config.patience,
         "last_val_accuracy": last["val_accuracy"] if last else None,
         "lock_holder": holder,
+        **history,
     }

@@ -20,8 +20,8 @@ class RunSummary:
     run: Optional[str]
     step: Optional[int]
     finished_reason: Optional[str]
-    best_accuracy: Optional[float]
-    best_step: Optional[int]
+    best_accuracy: Optional[float] = None
+    best_step: Optional[int] = None
     resumed_from: Optional[int] = None
     steps_trained: int = 0
     elapsed_seconds: float = 0.0
