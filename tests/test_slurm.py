@@ -1,0 +1,101 @@
+"""The Slurm recipe on a real one-node Slurm cluster: a preempted job requeues and resumes exactly."""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from slurm_cluster import SlurmCluster, missing_requirement
+
+from conftest import SHORT_RUN, committed_step, read_status, slot_contents
+
+BATCH_SCRIPT = Path(__file__).parent.parent / "examples" / "slurm" / "train.sbatch"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A one-node Slurm cluster on localhost, or a skip that says what is missing."""
+    reason = missing_requirement()
+    if reason is not None:
+        pytest.skip(reason)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm")).start()
+    yield cluster
+    cluster.stop()
+
+
+def _wait_for(condition, *, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+# Two ways a job is interrupted: a preemption, where Slurm signals the job and
+# requeues it itself, and the early warning before the time limit, where the
+# batch script gets SIGUSR1, stops the runner and requeues the job.
+INTERRUPTIONS = {
+    "preemption": ["scontrol", "requeue"],
+    "time_limit_warning": ["scancel", "--batch", "--signal=USR1"],
+}
+
+
+@pytest.mark.parametrize("interruption", sorted(INTERRUPTIONS))
+def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, interruption):
+    run_dir = tmp_path / "fashion_mnist"
+    slurm_cluster.env.update(
+        RUNNER=f"{sys.executable} -m runner",
+        JOB="fashion_mnist",
+        RUNNER_ARGS=" ".join(["--state-dir", str(tmp_path), *SHORT_RUN]),
+    )
+    began = time.monotonic()
+    timeline = []
+
+    def note(event):
+        timeline.append(f"{time.monotonic() - began:6.1f} s  {event}")
+
+    submitted = slurm_cluster.run(
+        "sbatch", "--parsable", "--chdir", tmp_path, "--output", tmp_path / "slurm-%j.log", BATCH_SCRIPT
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().split(";")[0]
+    note(f"submitted job {job_id}")
+
+    step = _wait_for(lambda: committed_step(run_dir), timeout=120, what="the first commit")
+    note(f"first commit at step {step}")
+    interrupted = slurm_cluster.run(*INTERRUPTIONS[interruption], job_id)
+    assert interrupted.returncode == 0, interrupted.stderr
+    note(" ".join(INTERRUPTIONS[interruption]))
+
+    # Slurm holds a requeued job back for two minutes; let it start at once.
+    _wait_for(lambda: slurm_cluster.job_field(job_id, "JobState") == "PENDING", timeout=60, what="the requeue")
+    stopped_at = committed_step(run_dir)
+    note(f"requeued with the run committed at step {stopped_at}")
+    slurm_cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+    _wait_for(lambda: slurm_cluster.job_field(job_id, "JobState") == "RUNNING", timeout=120, what="the restart")
+    note("running again")
+    _wait_for(lambda: slurm_cluster.job_field(job_id, "JobState") == "COMPLETED", timeout=300, what="completion")
+    note(f"completed, exit code {slurm_cluster.job_field(job_id, 'ExitCode')}")
+    print(f"\n{interruption}:\n" + "\n".join(timeline))
+
+    log = (tmp_path / f"slurm-{job_id}.log").read_text()
+    assert slurm_cluster.job_field(job_id, "ExitCode") == "0:0", log
+    assert int(slurm_cluster.job_field(job_id, "Restarts")) >= 1, log
+    assert f"stopped by SIGTERM at step {stopped_at}" in log
+    assert "runner exited with 75" in log
+    assert f"resumed at step {stopped_at}" in log
+    status = read_status(tmp_path, "fashion_mnist")
+    assert status["state"] == "finished"
+    assert status["resumes"] >= 1
+    segments = json.loads((run_dir / "segments.json").read_text())
+    assert segments[0]["outcome"] == "SIGTERM"
+    assert segments[-1]["outcome"] == "finished"
+    reference = slot_contents(reference_run)
+    resumed = slot_contents(run_dir)
+    assert sorted(resumed) == sorted(reference)
+    for name in reference:
+        assert resumed[name] == reference[name], f"{name} differs from the uninterrupted run"
+    assert (run_dir / "metrics.jsonl").read_text() == (reference_run / "metrics.jsonl").read_text()
