@@ -10,8 +10,25 @@ from typing import Optional
 
 import typer
 
+from runner import report
 from runner.errors import ExitCode, RunBusyError, RunnerError
-from runner.signals import DEFAULT_STOP_SIGNALS, StopRequest, parse_duration, parse_signal_names
+from runner.options import (
+    AsJson,
+    BatchSize,
+    ChunkSteps,
+    DataDir,
+    JobArgument,
+    LearningRate,
+    MaxSteps,
+    Patience,
+    Run,
+    Seed,
+    StateDir,
+    StopAfter,
+    StopSignals,
+    Verbose,
+)
+from runner.signals import StopRequest, parse_duration, parse_signal_names
 
 app = typer.Typer(
     add_completion=False,
@@ -20,19 +37,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Train jobs in atomic chunks that resume bit-exact after a crash.",
 )
-
-StateDir = typer.Option(
-    Path("state"),
-    "--state-dir",
-    metavar="DIR",
-    envvar="RUNNER_STATE_DIR",
-    help="Folder that contains the runs.",
-    show_default=True,
-)
-DataDir = typer.Option(
-    None, "--data-dir", metavar="DIR", help="Folder with the data set files; the job's default when omitted."
-)
-AsJson = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 
 
 @contextlib.contextmanager
@@ -93,59 +97,6 @@ class _ProgressFormatter(logging.Formatter):
         if record.levelno == logging.INFO:
             return message
         return f"{record.levelname}: {message}"
-
-
-Run = typer.Option(None, "--run", metavar="NAME", help="Run name; the job's module or file name when omitted.")
-MaxSteps = typer.Option(
-    None, "--max-steps", metavar="N", min=1, help="Maximum training steps; the job's default (10,000) when omitted."
-)
-ChunkSteps = typer.Option(
-    None,
-    "--chunk-steps",
-    metavar="N",
-    min=1,
-    help="Steps between two validations and commits; the job's default (100) when omitted.",
-)
-Patience = typer.Option(
-    None,
-    "--patience",
-    metavar="N",
-    min=1,
-    help="Steps without improvement before an early stop; the job's default (1,000) when omitted.",
-)
-BatchSize = typer.Option(
-    None, "--batch-size", metavar="N", min=1, help="Training images per step; the job's default (64) when omitted."
-)
-LearningRate = typer.Option(
-    None,
-    "--learning-rate",
-    metavar="RATE",
-    help="Adam learning rate, a positive number; the job's default (1e-4) when omitted.",
-)
-Seed = typer.Option(
-    None,
-    "--seed",
-    metavar="N",
-    min=0,
-    help="Seed of the initial weights and the batch order; the job's default (0) when omitted.",
-)
-StopAfter = typer.Option(
-    None,
-    "--stop-after",
-    metavar="DURATION",
-    help="Commit and exit 75 once this much time has passed since the process started, for example 3h50m.",
-)
-StopSignals = typer.Option(
-    DEFAULT_STOP_SIGNALS,
-    "--stop-signals",
-    metavar="NAMES",
-    envvar="RUNNER_STOP_SIGNALS",
-    help="Comma-separated signals that commit and exit 75.",
-)
-Verbose = typer.Option(False, "--verbose", "-v", help="Log lock, slot and commit details.")
-JobArgument = typer.Argument(
-    ..., metavar="JOB", help="Job module in jobs/ (for example fashion_mnist) or path to a job file."
-)
 
 
 @app.command()
@@ -261,7 +212,7 @@ def _install_stop_request(stop_after, stop_signals):
 def _report_outcome(summary, stop, state_dir):
     """Print how a start or resume ended and exit 75 when a stop request ended it."""
     if summary.stopped_by is None:
-        _echo(_describe_finish(summary))
+        _echo(report.describe_finish(summary))
         return
     if summary.step is None:
         _echo(f"stopped by {stop.describe()} before run {summary.run!r} was created; nothing was written")
@@ -294,7 +245,7 @@ def status(
     if not statuses:
         _echo(f"no runs in {state_dir}")
     for entry in statuses:
-        _echo(_describe_status(entry))
+        _echo(report.describe_status(entry))
     if run is not None:
         from runner.segments import effective_outcome, read_segments
 
@@ -317,15 +268,15 @@ def evaluate(
     """Print the test accuracy and confusion matrix of RUN's best weights."""
     _configure_logging()
     with _reported_errors():
-        report = _evaluate(state_dir, run, data_dir)
+        evaluation = _evaluate(state_dir, run, data_dir)
 
     if as_json:
-        _echo(json.dumps(_report_as_dict(report), indent=2))
+        _echo(json.dumps(report.report_as_dict(evaluation), indent=2))
         return
-    _echo(f"Best weights: step {report.step:,} (validation accuracy {100 * report.val_accuracy:.1f}%)")
-    _echo(f"Test accuracy: {100 * report.accuracy:.1f}% ({report.correct:,} / {report.total:,})")
+    _echo(f"Best weights: step {evaluation.step:,} (validation accuracy {100 * evaluation.val_accuracy:.1f}%)")
+    _echo(f"Test accuracy: {100 * evaluation.accuracy:.1f}% ({evaluation.correct:,} / {evaluation.total:,})")
     _echo()
-    _echo(_format_confusion(report))
+    _echo(report.format_confusion(evaluation))
 
 
 @app.command(name="list")
@@ -346,7 +297,7 @@ def list_command(state_dir: Path = StateDir):
     if not statuses:
         _echo("  none")
     for entry in statuses:
-        _echo("  " + _describe_status(entry))
+        _echo("  " + report.describe_status(entry))
 
 
 def _evaluate(state_dir, run, data_dir):
@@ -360,67 +311,6 @@ def _evaluate(state_dir, run, data_dir):
     job = load_job(config.job)
     splits = load_run_splits(job, config, data_dir)
     return evaluate_best(job=job, folder=folder, splits=splits)
-
-
-def _describe_finish(summary):
-    reason = {"early_stop": "early stop", "max_steps": "max steps reached"}[summary.finished_reason]
-    best = "no improvement"
-    if summary.best_accuracy is not None:
-        best = f"best val acc {100 * summary.best_accuracy:.1f}% at step {summary.best_step:,}"
-    line = f"finished: {reason} at step {summary.step:,}; {best}"
-    if summary.steps_trained:
-        line += f"; trained {summary.steps_trained:,} steps in {_format_duration(summary.elapsed_seconds)}"
-    return line
-
-
-def _describe_status(entry):
-    best = "-"
-    if entry["best_accuracy"] is not None:
-        best = f"{100 * entry['best_accuracy']:.1f}% at step {entry['best_step']:,}"
-    line = (
-        f"{entry['run']:<20} {entry['state']:<9} step {entry['step']:>6,} / {entry['max_steps']:,}"
-        f" | best {best} | {entry['steps_since_improvement']:,} / {entry['patience']:,} steps since improvement"
-    )
-    if entry["finished_reason"]:
-        line += f" | {entry['finished_reason']}"
-    if entry["segments"]:
-        line += f" | {entry['resumes']} resumes, trained {_format_duration(entry['training_seconds'])}"
-    holder = entry["lock_holder"]
-    if holder:
-        line += f" | held by pid {holder.get('pid')} on {holder.get('host')}"
-    return line
-
-
-def _format_duration(seconds):
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {seconds:02d}s"
-    if minutes:
-        return f"{minutes}m {seconds:02d}s"
-    return f"{seconds}s"
-
-
-def _format_confusion(report):
-    names = [name[:11] for name in report.class_names]
-    width = max(6, max(len(name) for name in names))
-    header = " " * (width + 2) + " ".join(f"{name:>{width}}" for name in names)
-    lines = ["Confusion matrix (rows: true label, columns: predicted label):", header]
-    for name, row in zip(names, report.confusion):
-        lines.append(f"{name:>{width}}  " + " ".join(f"{count:>{width}d}" for count in row))
-    return "\n".join(lines)
-
-
-def _report_as_dict(report):
-    return {
-        "step": report.step,
-        "val_accuracy": report.val_accuracy,
-        "test_accuracy": report.accuracy,
-        "correct": report.correct,
-        "total": report.total,
-        "class_names": list(report.class_names),
-        "confusion_matrix": report.confusion.tolist(),
-    }
 
 
 def main():
