@@ -1,4 +1,4 @@
-"""Measure the time from SIGTERM to the runner's exit, as a scheduler sees it.
+"""Measure the time from SIGTERM to the runner's exit, as measured by the parent process.
 
 Starts `runner start fashion_mnist` in a fresh state folder, waits for its
 first chunk line, sends SIGTERM at a random moment within the next second and

@@ -168,7 +168,7 @@ def ensure(
     """Start the run if missing, resume it if stopped; for cron and requeue scripts.
 
     Prints nothing and exits 0 when the run is finished, and exits 69 without
-    a message when another process holds it (unless -v).
+    a message when another process has the run's lock (unless -v).
     """
     _configure_logging(verbose)
     overrides = _overrides(max_steps, chunk_steps, patience, batch_size, learning_rate, seed)

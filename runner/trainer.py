@@ -37,8 +37,8 @@ class Trainer:
         splits: The data set, as returned by `job.load_data`.
         stop: A `runner.signals.StopRequest`, checked before every step. When
             it is set, the trainer commits at the current step and returns.
-        segment: A `runner.segments.Segment` told when training begins and
-            after every commit, or None.
+        segment: A `runner.segments.Segment` updated when training begins
+            and after every commit, or None.
     """
 
     def __init__(self, *, job, config, folder, splits, stop=None, segment=None):

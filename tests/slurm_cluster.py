@@ -72,7 +72,7 @@ PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
 
 
 def _start_munged():
-    """Start munged unless one already answers; return whether this call started it."""
+    """Start munged unless one is already running; return whether this call started it."""
     if subprocess.run(["munge", "-n"], capture_output=True).returncode == 0:
         return False
     MUNGE_SOCKET.parent.mkdir(parents=True, exist_ok=True)

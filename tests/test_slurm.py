@@ -15,7 +15,7 @@ BATCH_SCRIPT = Path(__file__).parent.parent / "examples" / "slurm" / "train.sbat
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory):
-    """A one-node Slurm cluster on localhost, or a skip that says what is missing."""
+    """A one-node Slurm cluster on localhost, or a skip that names what is missing."""
     reason = missing_requirement()
     if reason is not None:
         pytest.skip(reason)
@@ -70,7 +70,7 @@ def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, in
     assert interrupted.returncode == 0, interrupted.stderr
     note(" ".join(INTERRUPTIONS[interruption]))
 
-    # Slurm holds a requeued job back for two minutes; let it start at once.
+    # Slurm delays a requeued job's start by two minutes, so start it now.
     _wait_for(lambda: slurm_cluster.job_field(job_id, "JobState") == "PENDING", timeout=60, what="the requeue")
     stopped_at = committed_step(run_dir)
     note(f"requeued with the run committed at step {stopped_at}")

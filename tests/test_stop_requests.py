@@ -16,8 +16,8 @@ from conftest import (
     wait_for_commit,
 )
 
-# A stopped runner exits within 0.1 s here (see docs/benchmarks.md); this
-# bound only tells a slow exit from a hang.
+# A stopped runner exits within 0.1 s here (see docs/benchmarks.md). This
+# bound only separates a slow exit from a hang.
 EXIT_TIMEOUT = 20
 
 
