@@ -56,6 +56,12 @@ class RunNotFoundError(MissingInputError):
     """The state directory has no run of the requested name."""
 
 
+class CorruptRunError(RunnerError):
+    """No commit of the run can be read; nothing was deleted."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
 class RunExistsError(RunnerError, FileExistsError):
     """`start` was asked to create a run whose folder already exists."""
 

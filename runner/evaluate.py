@@ -6,8 +6,9 @@ import logging
 import numpy as np
 import tensorflow as tf
 
-from runner.errors import InvalidInputError, RunNotFoundError
-from runner.run_folder import CHECKPOINT_PREFIX
+from runner.errors import CorruptRunError, RunNotFoundError
+from runner.slot import Slot
+from runner.state import newest_readable_step
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +40,20 @@ def evaluate_best(*, job, folder, splits):
     """Restore the best weights named by the run's last commit and test them.
 
     The latest commit's `best_step` picks the checkpoint, so a best-slot entry
-    written by a chunk that never committed is never reported.
+    written by a chunk that never committed is never reported. When those
+    weights are unreadable, the newest readable best weights before them are
+    used, with a WARNING; numbers never come from unreadable weights.
 
     Raises:
         RunNotFoundError: the run has no commit yet.
     """
-    latest = tf.train.latest_checkpoint(str(folder.latest))
-    if latest is None:
+    latest = Slot(folder.latest, "latest")
+    latest_step = newest_readable_step(latest, folder)
+    if latest_step is None:
         raise RunNotFoundError(f"Run {folder.run!r} has no commit yet; train it with `runner resume {folder.run}`.")
-    best_step = int(tf.train.load_checkpoint(latest).get_tensor("best_step/.ATTRIBUTES/VARIABLE_VALUE"))
-    best_path = str(folder.best / f"{CHECKPOINT_PREFIX}-{best_step}")
-    if not tf.io.gfile.exists(best_path + ".index"):
-        raise InvalidInputError(f"The best weights of step {best_step} are missing: {best_path}.index does not exist.")
+    reader = tf.train.load_checkpoint(latest.prefix(latest_step))
+    best_step = int(reader.get_tensor("best_step/.ATTRIBUTES/VARIABLE_VALUE"))
+    best_path = _readable_best(Slot(folder.best, "best"), best_step)
 
     model = job.build_model()
     step = tf.Variable(0, dtype=tf.int64)
@@ -72,6 +75,28 @@ def evaluate_best(*, job, folder, splits):
         total=len(labels),
         confusion=confusion,
         class_names=class_names,
+    )
+
+
+def _readable_best(best, best_step):
+    """Return the best-slot checkpoint of `best_step`, or the newest readable one before it."""
+    problems = []
+    for step in sorted((step for step in best.stored_steps() if step <= best_step), reverse=True):
+        problem = best.problem(step)
+        if problem is None:
+            if step != best_step:
+                logger.warning(
+                    "The best weights of step %d are unreadable (%s); evaluating those of step %d instead",
+                    best_step,
+                    "; ".join(problems) or "missing",
+                    step,
+                )
+            return best.prefix(step)
+        problems.append(problem)
+    raise CorruptRunError(
+        f"No readable best weights in {best.directory} at or before step {best_step}"
+        + (f": {'; '.join(problems)}" if problems else "")
+        + ". Nothing was deleted. Restore the run folder from a copy."
     )
 
 

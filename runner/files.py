@@ -13,7 +13,7 @@ def write_atomically(path, text):
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(temporary, path)
-    _sync_folder(path.parent)
+    fsync_path(path.parent)
 
 
 def append_line(path, line):
@@ -24,8 +24,9 @@ def append_line(path, line):
         os.fsync(stream.fileno())
 
 
-def _sync_folder(folder):
-    descriptor = os.open(folder, os.O_RDONLY)
+def fsync_path(path):
+    """Flush a file or a folder (its list of names) to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:

@@ -1,16 +1,15 @@
 """The training state variables, the two checkpoint slots and the commit sequence."""
 
 import logging
-import os
 import re
-from pathlib import Path
+import shutil
 
 import tensorflow as tf
-from google.protobuf import text_format
 
-from runner.errors import CommitError, InvalidInputError
-from runner.files import write_atomically
-from runner.run_folder import CHECKPOINT_PREFIX
+from runner.errors import CommitError, CorruptRunError, InvalidInputError
+from runner.faults import fault_point
+from runner.segments import read_segments
+from runner.slot import Slot, UnreadableStateFile
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +56,12 @@ class TrainingState:
 
 
 class Slots:
-    """The `latest` and `best` CheckpointManager folders of a run, and the commit sequence.
+    """The `latest` and `best` slots of a run, and the commit sequence.
 
     Commit order: the best slot (when the chunk improved), then the metrics
-    record, then the latest slot. CheckpointManager replaces the latest
-    slot's `checkpoint` state file atomically, and that replacement is the
-    commit point. Whatever a crash leaves before it is discarded on restore.
+    record, then the latest slot. The replacement of the latest slot's
+    `checkpoint` state file is the commit point. Whatever a crash leaves
+    before it is discarded on restore.
     """
 
     def __init__(self, folder, state, *, is_chunk_end=lambda step: True):
@@ -77,45 +76,42 @@ class Slots:
         self._folder = folder
         self._state = state
         self._is_chunk_end = is_chunk_end
-        self.latest = self._open_latest()
-        self.best = self._open_best()
+        self.latest = Slot(folder.latest, "latest")
+        self.best = Slot(folder.best, "best")
 
     def restore(self):
-        """Restore the newest commit and discard anything written after it.
+        """Restore the newest readable commit and discard anything written after it.
 
         Returns:
             The restored step, or None when the run has no commit yet.
+
+        Raises:
+            CorruptRunError: the latest slot has checkpoints but none is
+                readable; nothing is deleted.
         """
-        path = self.latest.latest_checkpoint
-        if path is None:
-            # A crash during the first commit can leave a best checkpoint and
-            # a metrics record of a chunk that never committed.
-            self._discard_best_after(0)
-            self._folder.discard_metrics_after(0)
+        step = newest_readable_step(self.latest, self._folder)
+        if step is None:
+            self._discard_after(0)
             return None
 
         self._state.optimizer.build(self._state.model.trainable_variables)
+        prefix = self.latest.prefix(step)
         try:
-            status = self._state.latest_checkpoint.restore(path)
+            status = self._state.latest_checkpoint.restore(prefix)
             status.assert_existing_objects_matched()
         except (tf.errors.OpError, AssertionError, ValueError) as error:
             raise InvalidInputError(
-                f"Cannot restore commit {path}: {error}. No file was changed; "
+                f"Cannot restore commit {prefix}: {error}. No file was changed; "
                 "check that the job's model matches the one this run was started with."
             ) from None
-        step = int(self._state.step.numpy())
         iterations = int(self._state.optimizer.iterations.numpy())
-        if iterations != step:
+        if iterations != step or int(self._state.step.numpy()) != step:
             raise InvalidInputError(
-                f"Commit {path} is inconsistent: the optimizer has run {iterations} iterations "
+                f"Commit {prefix} is inconsistent: the optimizer has run {iterations} iterations "
                 f"but the commit is at step {step}. Resume from an intact copy of the run folder."
             )
-        logger.debug("Restored %s at step %d", path, step)
-
-        self._discard_best_after(step)
-        dropped = self._folder.discard_metrics_after(step)
-        if dropped:
-            logger.debug("Dropped %d metrics records of an uncommitted chunk", dropped)
+        logger.debug("Restored %s", prefix)
+        self._discard_after(step)
         return step
 
     def commit(self, record, *, improved):
@@ -132,12 +128,14 @@ class Slots:
         step = int(self._state.step.numpy())
         try:
             if improved:
-                _save_numbered(self.best, step)
+                self.best.save(self._state.best_checkpoint, step, keep=lambda steps: steps[-COMMITS_KEPT:])
             if record is not None:
+                fault_point("metrics_before", step)
                 self._folder.append_metrics(record)
-            _save_numbered(self.latest, step)
-            self._apply_latest_retention()
+                fault_point("metrics_after", step)
+            self.latest.save(self._state.latest_checkpoint, step, keep=self._latest_retention)
         except (OSError, tf.errors.OpError) as error:
+            _remove_staging(self.best, self.latest)
             raise CommitError(
                 f"Commit at step {step} failed in {self._folder.path}: {_describe_write_error(error)}. "
                 "The previous commit is intact. Free disk space or fix permissions, then run "
@@ -145,38 +143,90 @@ class Slots:
             ) from error
         logger.debug("Committed step %d", step)
 
-    def _discard_best_after(self, step):
-        """Delete best-slot checkpoints newer than `step`, left by a chunk that never committed."""
-        stale = _keep_checkpoints(self._folder.best, lambda checkpoint_step: checkpoint_step <= step)
-        if stale:
-            logger.debug("Discarded uncommitted best checkpoints %s", stale)
-            self.best = self._open_best()
-
-    def _apply_latest_retention(self):
-        """Keep the newest commit and the newest COMMITS_KEPT chunk ends of the latest slot."""
-        steps = sorted(_checkpoint_step(path) for path in self.latest.checkpoints)
+    def _latest_retention(self, steps):
+        """Keep the newest commit and the newest COMMITS_KEPT chunk ends."""
         chunk_ends = [step for step in steps if self._is_chunk_end(step)]
-        kept = set(chunk_ends[-COMMITS_KEPT:]) | set(steps[-1:])
-        if len(kept) < len(steps):
-            _keep_checkpoints(self._folder.latest, lambda checkpoint_step: checkpoint_step in kept)
-            self.latest = self._open_latest()
+        return set(chunk_ends[-COMMITS_KEPT:]) | set(steps[-1:])
 
-    def _open_latest(self):
-        # Retention is applied by _apply_latest_retention, not by the manager.
-        return tf.train.CheckpointManager(
-            self._state.latest_checkpoint,
-            str(self._folder.latest),
-            max_to_keep=None,
-            checkpoint_name=CHECKPOINT_PREFIX,
-        )
+    def _discard_after(self, step):
+        """Make every file describe the commit at `step`: drop newer checkpoints, records and leftovers."""
+        for slot in (self.latest, self.best):
+            try:
+                listed = slot.listed_steps()
+            except UnreadableStateFile:
+                listed = [candidate for candidate in slot.stored_steps() if slot.problem(candidate) is None]
+            kept = [
+                candidate
+                for candidate in listed
+                if candidate <= step and (candidate == step or slot.problem(candidate) is None)
+            ]
+            if slot is self.latest and step > 0 and step not in kept:
+                kept.append(step)
+            if kept != listed or not (slot.directory / "checkpoint").exists():
+                slot.write_state(sorted(kept))
+            removed = slot.discard_unlisted(kept)
+            if removed:
+                logger.debug("Removed from the %s slot: %s", slot.name, ", ".join(removed))
+        dropped = self._folder.discard_metrics_after(step)
+        if dropped:
+            logger.debug("Dropped %d metrics records of an uncommitted chunk", dropped)
 
-    def _open_best(self):
-        return tf.train.CheckpointManager(
-            self._state.best_checkpoint,
-            str(self._folder.best),
-            max_to_keep=COMMITS_KEPT,
-            checkpoint_name=CHECKPOINT_PREFIX,
+
+def newest_readable_step(slot, folder):
+    """Return the newest readable checkpoint step of `slot`, or None when it has none yet.
+
+    Falls back past unreadable checkpoints with a WARNING that names them.
+    Without a readable state file, the folder's checkpoints are the candidates.
+
+    Raises:
+        CorruptRunError: the slot has checkpoints but none is readable, or the
+            run recorded commits but its slot is empty. Nothing is deleted.
+    """
+    try:
+        candidates = slot.listed_steps() or slot.stored_steps()
+    except UnreadableStateFile as error:
+        logger.warning("Unreadable state file %s; looking for checkpoints in the folder", error)
+        candidates = slot.stored_steps()
+
+    problems = []
+    for step in reversed(candidates):
+        problem = slot.problem(step)
+        if problem is None:
+            if problems:
+                logger.warning(
+                    "Falling back to the %s commit at step %d, because newer ones are unreadable: %s",
+                    slot.name,
+                    step,
+                    "; ".join(f"step {bad}: {text}" for bad, text in problems),
+                )
+            return step
+        problems.append((step, problem))
+
+    if problems:
+        details = "; ".join(f"step {bad}: {text}" for bad, text in problems)
+        raise CorruptRunError(
+            f"No readable checkpoint in {slot.directory}: {details}. Nothing was deleted. "
+            "Restore the run folder from a copy, or start a new run."
         )
+    committed = [segment for segment in read_segments(folder) if (segment.get("end_step") or 0) > 0]
+    if slot.name == "latest" and committed:
+        raise CorruptRunError(
+            f"Run {folder.run!r} committed up to step {committed[-1]['end_step']} but {slot.directory} "
+            "has no checkpoint. Nothing was deleted. Restore the run folder from a copy, or start a new run."
+        )
+    return None
+
+
+def _remove_staging(*slots):
+    """Delete the staging files of a failed save, so that a full disk gets its space back."""
+    for slot in slots:
+        if not slot.directory.is_dir():
+            continue
+        for path in slot.directory.glob(".staging-*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _describe_write_error(error):
@@ -185,53 +235,3 @@ def _describe_write_error(error):
         return error.strerror or str(error)
     message = re.sub(r"\{\{.*?\}\}\s*", "", error.message).strip()
     return re.sub(r"\s*\[Op:\w+\]\s*$", "", message)
-
-
-def _save_numbered(manager, step):
-    """Save the manager's checkpoint as `ckpt-STEP`, with its save counter equal to the step.
-
-    tf.train.Checkpoint saves its save counter inside every checkpoint. Left
-    alone, it would count this process's saves, so a resumed process, or
-    one that made an extra commit on a stop request, would write checkpoints
-    that differ byte for byte from an uninterrupted run's. Tying it to the
-    step makes each checkpoint depend on the training state alone.
-    """
-    manager.checkpoint.save_counter.assign(step - 1)
-    manager.save(checkpoint_number=step)
-
-
-def _keep_checkpoints(directory, keep):
-    """Delete the checkpoints of a CheckpointManager folder whose step fails `keep`.
-
-    The state file is rewritten first, so that it never names a deleted file.
-    Returns the deleted checkpoint paths.
-    """
-    state = tf.train.get_checkpoint_state(str(directory))
-    if state is None:
-        return []
-    entries = list(zip(state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps))
-    kept = [(path, stamp) for path, stamp in entries if keep(_checkpoint_step(path))]
-    stale = [path for path, _ in entries if not keep(_checkpoint_step(path))]
-    if not stale:
-        return []
-
-    # get_checkpoint_state made the paths absolute; the file keeps them
-    # relative so the run folder stays movable.
-    state_file = Path(directory) / "checkpoint"
-    if kept:
-        del state.all_model_checkpoint_paths[:]
-        state.all_model_checkpoint_paths.extend(os.path.basename(path) for path, _ in kept)
-        del state.all_model_checkpoint_timestamps[:]
-        state.all_model_checkpoint_timestamps.extend(stamp for _, stamp in kept)
-        state.model_checkpoint_path = state.all_model_checkpoint_paths[-1]
-        write_atomically(state_file, text_format.MessageToString(state))
-    else:
-        state_file.unlink()
-    for path in stale:
-        for name in tf.io.gfile.glob(path + ".*"):
-            tf.io.gfile.remove(name)
-    return stale
-
-
-def _checkpoint_step(path):
-    return int(str(path).rsplit("-", 1)[1])

@@ -79,7 +79,7 @@ def test_uncommitted_best_and_metrics_discarded(tmp_path):
     state.step.assign(200)
     state.optimizer.iterations.assign(200)
     state.record_improvement(0.6)
-    slots.best.save(checkpoint_number=200)
+    slots.best.save(state.best_checkpoint, 200, keep=lambda steps: steps)
     folder.append_metrics({"step": 200, "val_accuracy": 0.6})
 
     state, slots = _open_state(folder, _tiny_model)
@@ -87,7 +87,7 @@ def test_uncommitted_best_and_metrics_discarded(tmp_path):
 
     assert restored_step == 100
     assert [record["step"] for record in folder.read_metrics()] == [100]
-    assert [path.rsplit("/", 1)[1] for path in slots.best.checkpoints] == ["ckpt-100"]
+    assert slots.best.listed_steps() == [100]
     assert not list((folder.best).glob("ckpt-200*"))
     assert 'model_checkpoint_path: "ckpt-100"' in (folder.best / "checkpoint").read_text()
     assert float(state.best_accuracy.numpy()) == pytest.approx(0.5)
@@ -159,7 +159,7 @@ def test_crash_in_first_commit_leaves_nothing(tmp_path):
     # A crash at step 100 between the best slot's save and the first commit.
     state.step.assign(100)
     state.record_improvement(0.5)
-    slots.best.save(checkpoint_number=100)
+    slots.best.save(state.best_checkpoint, 100, keep=lambda steps: steps)
     folder.append_metrics({"step": 100, "val_accuracy": 0.5})
 
     state, slots = _open_state(folder, _tiny_model)
@@ -167,7 +167,7 @@ def test_crash_in_first_commit_leaves_nothing(tmp_path):
 
     assert restored_step is None
     assert folder.read_metrics() == []
-    assert slots.best.checkpoints == []
+    assert slots.best.listed_steps() == []
     assert not list(folder.best.glob("ckpt-*"))
     assert not (folder.best / "checkpoint").exists()
 
