@@ -31,9 +31,11 @@ def runner_command(*args):
     return [sys.executable, "-m", "runner", *map(str, args)]
 
 
-def run_runner(*args, timeout=300):
+def run_runner(*args, timeout=300, env=None):
     """Run the runner CLI to completion and return the CompletedProcess."""
-    return subprocess.run(runner_command(*args), capture_output=True, text=True, timeout=timeout, env=_quiet_env())
+    return subprocess.run(
+        runner_command(*args), capture_output=True, text=True, timeout=timeout, env={**_quiet_env(), **(env or {})}
+    )
 
 
 def spawn_runner(*args):
@@ -77,6 +79,16 @@ def kill_hard(process):
     process.wait(timeout=30)
     process.stdout.close()
     process.stderr.close()
+
+
+def assert_same_run(run_dir, reference_dir):
+    """Assert that both runs have byte-identical slots and metrics logs."""
+    actual = slot_contents(run_dir)
+    expected = slot_contents(reference_dir)
+    assert sorted(actual) == sorted(expected)
+    for name in expected:
+        assert actual[name] == expected[name], f"{name} differs from the uninterrupted run"
+    assert (Path(run_dir) / "metrics.jsonl").read_text() == (Path(reference_dir) / "metrics.jsonl").read_text()
 
 
 def slot_contents(run_dir):
