@@ -133,17 +133,28 @@ def resume(
     run: str = typer.Argument(..., metavar="RUN", help="Name of the run to continue."),
     state_dir: Path = StateDir,
     data_dir: Optional[Path] = DataDir,
+    max_steps: Optional[int] = MaxSteps,
+    chunk_steps: Optional[int] = ChunkSteps,
+    patience: Optional[int] = Patience,
+    batch_size: Optional[int] = BatchSize,
+    learning_rate: Optional[float] = LearningRate,
+    seed: Optional[int] = Seed,
     stop_after: Optional[str] = StopAfter,
     stop_signals: str = StopSignals,
     verbose: bool = Verbose,
 ):
-    """Continue RUN from its last commit; a finished run prints its summary and exits 0."""
+    """Continue RUN from its last commit; a finished run prints its summary and exits 0.
+
+    --max-steps and --patience may be raised to train further, even a
+    finished run; any other setting must keep its saved value.
+    """
     _configure_logging(verbose)
+    overrides = _overrides(max_steps, chunk_steps, patience, batch_size, learning_rate, seed)
     with _reported_errors():
         stop = _install_stop_request(stop_after, stop_signals)
         from runner.runs import resume_run
 
-        summary = resume_run(state_dir=state_dir, run=run, data_dir=data_dir, stop=stop)
+        summary = resume_run(state_dir=state_dir, run=run, data_dir=data_dir, overrides=overrides, stop=stop)
     if summary.steps_trained == 0 and summary.finished_reason is not None:
         _echo(f"run {run!r} is already finished")
     _report_outcome(summary, stop, state_dir)

@@ -38,6 +38,8 @@ class RunConfig:
         job: Module name in `jobs`, or the absolute path of a job file.
         data_dir: The `--data-dir` given at start, or None for the job's default.
         data_fingerprint: SHA-256 of the loaded splits, so a resume on other data is detectable.
+        model_signature: Shapes of the network's weights, so a resume with another network is detectable.
+        changes: Settings raised on resume: setting, old and new value, step and time.
     """
 
     run: str
@@ -50,6 +52,8 @@ class RunConfig:
     seed: int
     data_dir: str = None
     data_fingerprint: str = ""
+    model_signature: str = ""
+    changes: list = dataclasses.field(default_factory=list)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):

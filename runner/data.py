@@ -174,9 +174,8 @@ def split_training_set(train_images, train_labels, test_images, test_labels, *, 
 
 
 def describe_search(searched, remedy):
-    """Build the message of a data set that none of `searched` contains."""
-    places = "\n".join(f"  - {place}" for place in searched)
-    return f"Data set not found. Looked in:\n{places}\n{remedy}"
+    """Build the one-line message of a data set that none of `searched` contains."""
+    return f"Data set not found in {'; '.join(searched)}. {remedy}"
 
 
 def epoch_order(*, seed, epoch, num_examples):

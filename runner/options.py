@@ -20,37 +20,45 @@ DataDir = typer.Option(
 AsJson = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 Run = typer.Option(None, "--run", metavar="NAME", help="Run name; the job's module or file name when omitted.")
 MaxSteps = typer.Option(
-    None, "--max-steps", metavar="N", min=1, help="Maximum training steps; the job's default (10,000) when omitted."
+    None,
+    "--max-steps",
+    metavar="N",
+    min=1,
+    help="Maximum training steps; the job's default (10,000) or the run's saved value when omitted.",
 )
 ChunkSteps = typer.Option(
     None,
     "--chunk-steps",
     metavar="N",
     min=1,
-    help="Steps between two validations and commits; the job's default (100) when omitted.",
+    help="Steps between two validations and commits; the job's default (100) or the run's saved value when omitted.",
 )
 Patience = typer.Option(
     None,
     "--patience",
     metavar="N",
     min=1,
-    help="Steps without improvement before an early stop; the job's default (1,000) when omitted.",
+    help="Steps without improvement before an early stop; when omitted, the job's default (1,000) or the saved value.",
 )
 BatchSize = typer.Option(
-    None, "--batch-size", metavar="N", min=1, help="Training images per step; the job's default (64) when omitted."
+    None,
+    "--batch-size",
+    metavar="N",
+    min=1,
+    help="Training images per step; the job's default (64) or the run's saved value when omitted.",
 )
 LearningRate = typer.Option(
     None,
     "--learning-rate",
     metavar="RATE",
-    help="Adam learning rate, a positive number; the job's default (1e-4) when omitted.",
+    help="Adam learning rate, a positive number; the job's default (1e-4) or the run's saved value when omitted.",
 )
 Seed = typer.Option(
     None,
     "--seed",
     metavar="N",
     min=0,
-    help="Seed of the initial weights and the batch order; the job's default (0) when omitted.",
+    help="Seed of the initial weights and the batch order; when omitted, the job's default (0) or the saved value.",
 )
 StopAfter = typer.Option(
     None,

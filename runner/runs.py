@@ -14,6 +14,7 @@ from pathlib import Path
 
 from runner.config import RunConfig
 from runner.data import Splits
+from runner.drift import apply_overrides, check_same_data, check_same_model, model_signature
 from runner.errors import InvalidInputError, RunBusyError, RunExistsError, RunnerError
 from runner.job import is_job_path, load_job
 from runner.lock import RunLock, describe_holder
@@ -70,8 +71,6 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, s
     except FileExistsError:
         raise RunExistsError(f"Run {folder.run!r} was created by another process just now.") from None
     with RunLock(folder):
-        config.save(folder.config)
-        logger.debug("Created run %s in %s", folder.run, folder.path)
         try:
             trainer = _build_trainer(job, config, folder, splits, stop)
         except RunnerError:
@@ -80,36 +79,45 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, s
             shutil.rmtree(folder.path)
             logger.debug("Removed run folder %s of a job that cannot train", folder.path)
             raise
+        config = dataclasses.replace(config, model_signature=model_signature(trainer.state.model))
+        config.save(folder.config)
+        logger.debug("Created run %s in %s", folder.run, folder.path)
         return _train(trainer, folder, stop)
 
 
-def resume_run(*, state_dir, run, data_dir=None, stop=None):
+def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None):
     """Continue a run from its last commit until it finishes or a stop is requested.
 
-    A finished run is not trained: the summary comes from its files.
+    A finished run is not trained, unless `overrides` raises its --max-steps
+    or --patience: the summary comes from its files.
 
     Raises:
         RunNotFoundError: no such run.
         RunBusyError: another process has the run's lock.
-        InvalidInputError: the data set differs from the one the run started on.
+        InvalidInputError: a setting, the data set or the network differs
+            from the run's; no file is changed.
     """
     stop = stop if stop is not None else StopRequest()
     folder = RunFolder(state_dir, run)
-    config = folder.load_config()
+    saved = folder.load_config()
+    config = apply_overrides(saved, overrides, step=folder.committed_step() or 0)
     with RunLock(folder):
-        status = read_status(folder)
+        status = read_status(folder, config=config)
         if status["finished_reason"] is not None:
             return summary_from_status(status)
 
         job = load_job(config.job)
         splits = load_run_splits(job, config, data_dir)
-        found = fingerprint(splits)
-        if found != config.data_fingerprint:
-            raise InvalidInputError(
-                f"The data set differs from the one run {run!r} started on (fingerprint {found[:12]}, "
-                f"saved {config.data_fingerprint[:12]}). Pass --data-dir with the original files."
-            )
-        return _train(_build_trainer(job, config, folder, splits, stop), folder, stop)
+        check_same_data(config, fingerprint(splits))
+        trainer = _build_trainer(job, config, folder, splits, stop)
+        check_same_model(config, model_signature(trainer.state.model))
+        if config is not saved:
+            config.save(folder.config)
+            for change in config.changes[len(saved.changes) :]:
+                logger.info(
+                    "--%s raised from %s to %s", change["setting"].replace("_", "-"), change["old"], change["new"]
+                )
+        return _train(trainer, folder, stop)
 
 
 def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None):
@@ -144,14 +152,7 @@ def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, 
             f"Run {folder.run!r} was started with job {config.job}, not {expected_job}. "
             "Pass the same job, or --run NAME for a new run."
         )
-    for name, value in (overrides or {}).items():
-        saved = getattr(config, name)
-        if value is not None and value != saved:
-            flag = "--" + name.replace("_", "-")
-            raise InvalidInputError(
-                f"Run {folder.run!r} was started with {flag} {saved}, not {value}. Drop {flag} or pass the saved value."
-            )
-    return resume_run(state_dir=state_dir, run=folder.run, data_dir=data_dir, stop=stop)
+    return resume_run(state_dir=state_dir, run=folder.run, data_dir=data_dir, overrides=overrides, stop=stop)
 
 
 def _reject_existing(folder):

@@ -9,7 +9,7 @@ STOPPED = "stopped"
 FINISHED = "finished"
 
 
-def read_status(folder):
+def read_status(folder, *, config=None):
     """Return the status of the run in `folder` as a JSON-ready dict.
 
     Fields: run, job, state (running, stopped or finished), finished_reason
@@ -20,10 +20,14 @@ def read_status(folder):
     segments, each from the start of its training to its last commit or its
     end.
 
+    Args:
+        config: The run's configuration when the caller has already loaded
+            or changed it; read from the folder otherwise.
+
     Raises:
         RunNotFoundError: the run does not exist.
     """
-    config = folder.load_config()
+    config = config if config is not None else folder.load_config()
     step = folder.committed_step() or 0
     records = folder.read_metrics(up_to_step=step)
     last = records[-1] if records else None
