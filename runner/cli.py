@@ -55,10 +55,16 @@ def _reported_errors():
 def _configure_logging(verbose=False):
     # TensorFlow's C++ start-up notices would bury the progress lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    handler = _ProgressHandler(sys.stdout)
-    handler.setFormatter(_ProgressFormatter())
+    # Progress lines go to stdout; warnings and errors go to stderr, so that
+    # --json output stays parseable.
+    progress = _ProgressHandler(sys.stdout)
+    progress.addFilter(lambda record: record.levelno < logging.WARNING)
+    problems = logging.StreamHandler(sys.stderr)
+    problems.setLevel(logging.WARNING)
+    for handler in (progress, problems):
+        handler.setFormatter(_ProgressFormatter())
     logger = logging.getLogger("runner")
-    logger.handlers[:] = [handler]
+    logger.handlers[:] = [progress, problems]
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
 

@@ -74,6 +74,12 @@ class RunBusyError(RunnerError, BlockingIOError):
     exit_code = ExitCode.BUSY
 
 
+class StateNotWritableError(RunnerError, OSError):
+    """The state directory or a run folder cannot be written; found before training."""
+
+    exit_code = ExitCode.IO_ERROR
+
+
 class CommitError(RunnerError, OSError):
     """Writing a commit failed; the previous commit is still the run's state."""
 

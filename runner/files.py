@@ -8,11 +8,16 @@ def write_atomically(path, text):
     """Replace `path` with `text`: a reader sees the old content or the new, never a mix."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        # A full disk fails the write; free the space the partial copy took.
+        temporary.unlink(missing_ok=True)
+        raise
     fsync_path(path.parent)
 
 
@@ -22,6 +27,18 @@ def append_line(path, line):
         stream.write(line + "\n")
         stream.flush()
         os.fsync(stream.fileno())
+
+
+def check_writable(folder):
+    """Raise OSError unless a file can be created, written and removed in `folder`."""
+    probe = Path(folder) / f".write-probe-{os.getpid()}"
+    try:
+        with open(probe, "w", encoding="utf-8") as stream:
+            stream.write("probe")
+            stream.flush()
+            os.fsync(stream.fileno())
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def fsync_path(path):

@@ -15,7 +15,8 @@ from pathlib import Path
 from runner.config import RunConfig
 from runner.data import Splits
 from runner.drift import apply_overrides, check_same_data, check_same_model, model_signature
-from runner.errors import InvalidInputError, RunBusyError, RunExistsError, RunnerError
+from runner.errors import InvalidInputError, RunBusyError, RunExistsError, RunnerError, StateNotWritableError
+from runner.files import check_writable
 from runner.job import is_job_path, load_job
 from runner.lock import RunLock, describe_holder
 from runner.run_folder import RunFolder
@@ -65,7 +66,11 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, s
     if stop.requested:
         return RunSummary(run=folder.run, step=None, finished_reason=None, stopped_by=stop.reason)
 
-    Path(state_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        check_writable(state_dir)
+    except OSError as error:
+        raise _not_writable(state_dir, error) from None
     try:
         folder.path.mkdir()
     except FileExistsError:
@@ -100,7 +105,8 @@ def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None):
     stop = stop if stop is not None else StopRequest()
     folder = RunFolder(state_dir, run)
     saved = folder.load_config()
-    config = apply_overrides(saved, overrides, step=folder.committed_step() or 0)
+    config = apply_overrides(saved, overrides, step=read_status(folder)["step"])
+    _check_run_writable(folder)
     with RunLock(folder):
         status = read_status(folder, config=config)
         if status["finished_reason"] is not None:
@@ -111,6 +117,7 @@ def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None):
         check_same_data(config, fingerprint(splits))
         trainer = _build_trainer(job, config, folder, splits, stop)
         check_same_model(config, model_signature(trainer.state.model))
+        trainer.restore()
         if config is not saved:
             config.save(folder.config)
             for change in config.changes[len(saved.changes) :]:
@@ -153,6 +160,24 @@ def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, 
             "Pass the same job, or --run NAME for a new run."
         )
     return resume_run(state_dir=state_dir, run=folder.run, data_dir=data_dir, overrides=overrides, stop=stop)
+
+
+def _check_run_writable(folder):
+    """Raise StateNotWritableError unless the run folder and its slots accept new files."""
+    for path in (folder.path, folder.latest, folder.best):
+        if not path.is_dir():
+            continue
+        try:
+            check_writable(path)
+        except OSError as error:
+            raise _not_writable(path, error) from None
+
+
+def _not_writable(path, error):
+    return StateNotWritableError(
+        f"Cannot write to {path}: {error.strerror or error}. Nothing was trained. "
+        "Fix the permissions or the mount, or move the state directory to a writable disk."
+    )
 
 
 def _reject_existing(folder):

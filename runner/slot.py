@@ -112,7 +112,9 @@ class Slot:
             reader = tf.train.load_checkpoint(prefix)
             for key in reader.get_variable_to_shape_map():
                 reader.get_tensor(key)
-        except (tf.errors.OpError, ValueError, RuntimeError) as error:
+        # TensorFlow 2.21 raises IndexError ("Read less bytes than requested")
+        # for a truncated data file, and OpError or ValueError for the rest.
+        except (tf.errors.OpError, ValueError, RuntimeError, IndexError, OSError) as error:
             return f"unreadable {prefix}.index or {prefix}{DATA_SUFFIX}: {_first_line(error)}"
         return None
 

@@ -1,5 +1,6 @@
 """A run's status read from its files alone, without TensorFlow."""
 
+from runner.errors import InvalidInputError
 from runner.lock import find_lock_holder
 from runner.segments import read_segments, summarize_segments
 from runner.stopping import finished_reason
@@ -28,8 +29,14 @@ def read_status(folder, *, config=None):
         RunNotFoundError: the run does not exist.
     """
     config = config if config is not None else folder.load_config()
-    step = folder.committed_step() or 0
-    records = folder.read_metrics(up_to_step=step)
+    try:
+        step = folder.committed_step() or 0
+        records = folder.read_metrics(up_to_step=step)
+    except InvalidInputError:
+        # An unreadable state file: the metrics log tells the last committed
+        # chunk, and `resume` falls back to the newest readable commit.
+        records = folder.read_metrics()
+        step = records[-1]["step"] if records else 0
     last = records[-1] if records else None
     best_step = last["best_step"] if last else 0
     reason = finished_reason(

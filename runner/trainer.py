@@ -46,6 +46,8 @@ class Trainer:
         self._splits = splits
         self._stop = stop if stop is not None else StopRequest()
         self.segment = segment
+        self._restored = False
+        self._resumed_from = None
         enable_determinism(config.seed)
 
         model = job.build_model()
@@ -66,6 +68,13 @@ class Trainer:
         self._train_step = tf.function(self._train_step_eager)
         self._predict = tf.function(self._predict_eager, reduce_retracing=True)
 
+    def restore(self):
+        """Restore the newest readable commit, once; return its step, or None for a new run."""
+        if not self._restored:
+            self._resumed_from = self.slots.restore()
+            self._restored = True
+        return self._resumed_from
+
     def run(self):
         """Train from the last commit until the run is finished or a stop is requested.
 
@@ -74,7 +83,7 @@ class Trainer:
             finished and whose `stopped_by` names the stop request otherwise.
         """
         started = time.monotonic()
-        resumed_from = self.slots.restore()
+        resumed_from = self.restore()
         if resumed_from is not None:
             logger.info(
                 "resumed at step %d (best val acc %.1f%% at step %d)",

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,3 +122,34 @@ def reference_run(tmp_path_factory, fashion_dir):
     result = run_runner("start", "fashion_mnist", "--state-dir", state_dir, *SHORT_RUN)
     assert result.returncode == 0, result.stderr
     return state_dir / "fashion_mnist"
+
+
+@pytest.fixture(scope="session")
+def run_at_300(tmp_path_factory, fashion_dir):
+    """The short run trained to step 300 only; copy it, then resume with --max-steps 500.
+
+    Raising --max-steps changes nothing else, so the resumed copy must end
+    byte-identical to `reference_run`.
+    """
+    state_dir = tmp_path_factory.mktemp("at_300")
+    settings = [*SHORT_RUN[2:], "--max-steps", "300"]
+    result = run_runner("start", "fashion_mnist", "--state-dir", state_dir, *settings)
+    assert result.returncode == 0, result.stderr
+    return state_dir / "fashion_mnist"
+
+
+def copy_run(run_dir, state_dir):
+    """Copy a run folder into `state_dir` and return the copy."""
+    return Path(shutil.copytree(run_dir, Path(state_dir) / Path(run_dir).name))
+
+
+def folder_listing(run_dir):
+    """Return every file under the run folder with its size and modification time.
+
+    The lock holder record is left out: every process that takes the lock rewrites it.
+    """
+    return {
+        str(path.relative_to(run_dir)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(Path(run_dir).rglob("*"))
+        if path.is_file() and path.name != "lock.json"
+    }
