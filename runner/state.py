@@ -153,8 +153,10 @@ class Slots:
         for slot in (self.latest, self.best):
             try:
                 listed = slot.listed_steps()
+                state_readable = True
             except UnreadableStateFile:
                 listed = [candidate for candidate in slot.stored_steps() if slot.problem(candidate) is None]
+                state_readable = False
             kept = [
                 candidate
                 for candidate in listed
@@ -162,7 +164,7 @@ class Slots:
             ]
             if slot is self.latest and step > 0 and step not in kept:
                 kept.append(step)
-            if kept != listed or not (slot.directory / "checkpoint").exists():
+            if kept != listed or not state_readable or not (slot.directory / "checkpoint").exists():
                 slot.write_state(sorted(kept))
             removed = slot.discard_unlisted(kept)
             if removed:
