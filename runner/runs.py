@@ -110,6 +110,7 @@ def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None):
     with RunLock(folder):
         status = read_status(folder, config=config)
         if status["finished_reason"] is not None:
+            _record_changes(folder, saved, config)
             return summary_from_status(status)
 
         job = load_job(config.job)
@@ -118,13 +119,17 @@ def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None):
         trainer = _build_trainer(job, config, folder, splits, stop)
         check_same_model(config, model_signature(trainer.state.model))
         trainer.restore()
-        if config is not saved:
-            config.save(folder.config)
-            for change in config.changes[len(saved.changes) :]:
-                logger.info(
-                    "--%s raised from %s to %s", change["setting"].replace("_", "-"), change["old"], change["new"]
-                )
+        _record_changes(folder, saved, config)
         return _train(trainer, folder, stop)
+
+
+def _record_changes(folder, saved, config):
+    """Save a configuration that resume changed, and log each change."""
+    if config is saved:
+        return
+    config.save(folder.config)
+    for change in config.changes[len(saved.changes) :]:
+        logger.info("--%s raised from %s to %s", change["setting"].replace("_", "-"), change["old"], change["new"])
 
 
 def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None):
