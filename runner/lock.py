@@ -8,7 +8,7 @@ import socket
 
 import filelock
 
-from runner.errors import RunBusyError
+from runner.errors import RunBusyError, StateNotWritableError
 from runner.files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,11 @@ class RunLock:
             self._lock.acquire()
         except filelock.Timeout:
             raise RunBusyError(describe_holder(self._folder)) from None
+        except OSError as error:
+            raise StateNotWritableError(
+                f"Cannot create the lock file {self._folder.lock}: {error.strerror or error}. Nothing was trained. "
+                "Fix the permissions or the mount, or move the state directory to a writable disk."
+            ) from None
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -67,6 +72,9 @@ def find_lock_holder(run_folder):
         probe.acquire()
     except filelock.Timeout:
         return run_folder.read_lock_holder() or {"pid": None, "host": None, "since": None}
+    except OSError:
+        # A read-only run folder: no process can be training it.
+        return None
     probe.release()
     return None
 

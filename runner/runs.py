@@ -105,8 +105,8 @@ def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None):
     stop = stop if stop is not None else StopRequest()
     folder = RunFolder(state_dir, run)
     saved = folder.load_config()
-    config = apply_overrides(saved, overrides, step=read_status(folder)["step"])
     _check_run_writable(folder)
+    config = apply_overrides(saved, overrides, step=read_status(folder)["step"])
     with RunLock(folder):
         status = read_status(folder, config=config)
         if status["finished_reason"] is not None:
