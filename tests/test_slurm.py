@@ -24,14 +24,14 @@ def slurm_cluster(tmp_path_factory):
     cluster.stop()
 
 
-def _wait_for(condition, *, timeout, what):
+def _wait_for(condition, *, timeout, what, context=lambda: ""):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{context()}")
 
 
 # Two ways a job is interrupted: a preemption, where Slurm signals the job and
@@ -64,20 +64,42 @@ def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, in
     job_id = submitted.stdout.strip().split(";")[0]
     note(f"submitted job {job_id}")
 
-    step = _wait_for(lambda: committed_step(run_dir), timeout=120, what="the first commit")
+    def context():
+        log = tmp_path / f"slurm-{job_id}.log"
+        job = slurm_cluster.run("scontrol", "show", "job", job_id).stdout
+        nodes = slurm_cluster.run("sinfo", "-N", "-l").stdout
+        tail = log.read_text()[-3000:] if log.is_file() else "(no log yet)"
+        return f"{job}\n{nodes}\n{tail}\n" + "\n".join(timeline)
+
+    step = _wait_for(lambda: committed_step(run_dir), timeout=120, what="the first commit", context=context)
     note(f"first commit at step {step}")
     interrupted = slurm_cluster.run(*INTERRUPTIONS[interruption], job_id)
     assert interrupted.returncode == 0, interrupted.stderr
     note(" ".join(INTERRUPTIONS[interruption]))
 
     # Slurm delays a requeued job's start by two minutes, so start it now.
-    _wait_for(lambda: slurm_cluster.job_field(job_id, "JobState") == "PENDING", timeout=60, what="the requeue")
+    _wait_for(
+        lambda: slurm_cluster.job_field(job_id, "JobState") == "PENDING",
+        timeout=60,
+        what="the requeue",
+        context=context,
+    )
     stopped_at = committed_step(run_dir)
     note(f"requeued with the run committed at step {stopped_at}")
     slurm_cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
-    _wait_for(lambda: slurm_cluster.job_field(job_id, "JobState") == "RUNNING", timeout=120, what="the restart")
+    _wait_for(
+        lambda: slurm_cluster.job_field(job_id, "JobState") == "RUNNING",
+        timeout=120,
+        what="the restart",
+        context=context,
+    )
     note("running again")
-    _wait_for(lambda: slurm_cluster.job_field(job_id, "JobState") == "COMPLETED", timeout=300, what="completion")
+    _wait_for(
+        lambda: slurm_cluster.job_field(job_id, "JobState") == "COMPLETED",
+        timeout=300,
+        what="completion",
+        context=context,
+    )
     note(f"completed, exit code {slurm_cluster.job_field(job_id, 'ExitCode')}")
     print(f"\n{interruption}:\n" + "\n".join(timeline))
 

@@ -27,8 +27,8 @@ def _tmpfs(path, size):
 
 
 def test_full_disk_exits_74_and_resumes_elsewhere(tmp_path, reference_run):
-    # 9 MiB holds two commits of each slot but not the third latest commit,
-    # which is written before the oldest is deleted.
+    # 9 MiB has room for two commits of each slot but not for the third
+    # latest commit, which is written before the oldest is deleted.
     with _tmpfs(tmp_path / "small", "9m") as disk:
         result = run_runner("start", "fashion_mnist", "--state-dir", disk, *SHORT_RUN)
         run_dir = disk / "fashion_mnist"
