@@ -8,6 +8,7 @@ from datetime import datetime
 
 from conftest import (
     SHORT_RUN,
+    assert_same_run,
     committed_step,
     kill_hard,
     read_status,
@@ -22,21 +23,12 @@ def _ensure(state_dir, *extra):
     return run_runner("ensure", "fashion_mnist", "--state-dir", state_dir, *SHORT_RUN, *extra)
 
 
-def _assert_same_run(run_dir, reference_dir):
-    resumed = slot_contents(run_dir)
-    reference = slot_contents(reference_dir)
-    assert sorted(resumed) == sorted(reference)
-    for name in reference:
-        assert resumed[name] == reference[name], f"{name} differs from the uninterrupted run"
-    assert (run_dir / "metrics.jsonl").read_text() == (reference_dir / "metrics.jsonl").read_text()
-
-
 def test_ensure_starts_missing_run(tmp_path, reference_run):
     result = _ensure(tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert "max steps reached at step 500" in result.stdout
-    _assert_same_run(tmp_path / "fashion_mnist", reference_run)
+    assert_same_run(tmp_path / "fashion_mnist", reference_run)
 
 
 def test_ensure_resumes_stopped_run(tmp_path, reference_run):
@@ -50,7 +42,7 @@ def test_ensure_resumes_stopped_run(tmp_path, reference_run):
 
     assert result.returncode == 0, result.stderr
     assert "resumed at step" in result.stdout
-    _assert_same_run(tmp_path / "fashion_mnist", reference_run)
+    assert_same_run(tmp_path / "fashion_mnist", reference_run)
 
 
 def test_ensure_of_held_run_exits_69_quietly(tmp_path, fashion_dir):
@@ -109,7 +101,7 @@ def test_cron_loop_with_kills_matches_uninterrupted(tmp_path, reference_run):
     codes = [call.returncode for call in calls]
     assert kills == 3, codes
     assert 69 in codes, codes
-    _assert_same_run(run_dir, reference_run)
+    assert_same_run(run_dir, reference_run)
     segments = json.loads((run_dir / "segments.json").read_text())
     assert [segment["outcome"] for segment in segments] == ["killed"] * kills + ["finished"]
     for earlier, later in zip(segments, segments[1:]):

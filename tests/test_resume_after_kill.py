@@ -3,7 +3,15 @@
 import random
 import time
 
-from conftest import SHORT_RUN, committed_step, kill_hard, run_runner, slot_contents, spawn_runner, wait_for_commit
+from conftest import (
+    SHORT_RUN,
+    assert_same_run,
+    committed_step,
+    kill_hard,
+    run_runner,
+    spawn_runner,
+    wait_for_commit,
+)
 
 
 def _measure_chunk_seconds(process, run_dir):
@@ -23,16 +31,6 @@ def _kill_within_chunk(process, chunk_seconds):
     return delay
 
 
-def _assert_same_run(resumed_dir, reference_dir):
-    resumed = slot_contents(resumed_dir)
-    reference = slot_contents(reference_dir)
-    assert sorted(resumed) == sorted(reference)
-    for name in reference:
-        assert resumed[name] == reference[name], f"{name} differs from the uninterrupted run"
-    resumed_metrics = (resumed_dir / "metrics.jsonl").read_text()
-    assert resumed_metrics == (reference_dir / "metrics.jsonl").read_text()
-
-
 def test_resume_after_kill_matches_uninterrupted(tmp_path, reference_run):
     run_dir = tmp_path / "fashion_mnist"
     process = spawn_runner("start", "fashion_mnist", "--state-dir", tmp_path, *SHORT_RUN)
@@ -43,7 +41,7 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, reference_run):
 
     assert result.returncode == 0, f"resume after a kill {delay:.2f} s past a commit: {result.stderr}"
     assert "resumed at step" in result.stdout
-    _assert_same_run(run_dir, reference_run)
+    assert_same_run(run_dir, reference_run)
 
 
 def test_two_kills_match_uninterrupted(tmp_path, reference_run):
@@ -59,4 +57,4 @@ def test_two_kills_match_uninterrupted(tmp_path, reference_run):
     result = run_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
 
     assert result.returncode == 0, result.stderr
-    _assert_same_run(run_dir, reference_run)
+    assert_same_run(run_dir, reference_run)

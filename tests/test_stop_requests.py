@@ -8,6 +8,7 @@ import time
 
 from conftest import (
     SHORT_RUN,
+    assert_same_run,
     committed_step,
     read_status,
     run_runner,
@@ -19,15 +20,6 @@ from conftest import (
 # A stopped runner exits within 0.1 s here (see docs/benchmarks.md). This
 # bound only separates a slow exit from a hang.
 EXIT_TIMEOUT = 20
-
-
-def _assert_same_run(run_dir, reference_dir):
-    resumed = slot_contents(run_dir)
-    reference = slot_contents(reference_dir)
-    assert sorted(resumed) == sorted(reference)
-    for name in reference:
-        assert resumed[name] == reference[name], f"{name} differs from the uninterrupted run"
-    assert (run_dir / "metrics.jsonl").read_text() == (reference_dir / "metrics.jsonl").read_text()
 
 
 def _signal_after_commit(process, run_dir, signal_number, *, count=1):
@@ -55,7 +47,7 @@ def test_sigterm_commits_and_resumes_exactly(tmp_path, reference_run):
     resumed = run_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
 
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_run(run_dir, reference_run)
+    assert_same_run(run_dir, reference_run)
     status = read_status(tmp_path, "fashion_mnist")
     assert status["segments"] == 2
     assert status["resumes"] == 1
@@ -89,7 +81,7 @@ def test_second_sigint_aborts_with_130(tmp_path, reference_run):
     assert slot_contents(run_dir) == latest_before
     resumed = run_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_run(run_dir, reference_run)
+    assert_same_run(run_dir, reference_run)
 
 
 def test_sigusr1_stops_unless_left_out(tmp_path, fashion_dir):
@@ -112,7 +104,7 @@ def test_stop_after_commits_and_resumes_exactly(tmp_path, reference_run):
     assert re.search(r"stopped by --stop-after 8s at step \d+", result.stdout), result.stdout
     resumed = run_runner("resume", "fashion_mnist", "--state-dir", tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    _assert_same_run(tmp_path / "fashion_mnist", reference_run)
+    assert_same_run(tmp_path / "fashion_mnist", reference_run)
     segments = json.loads((tmp_path / "fashion_mnist" / "segments.json").read_text())
     assert segments[0]["outcome"] == "time_limit"
 
