@@ -3,8 +3,8 @@
 A run folder contains:
 
     config.json      the resolved RunConfig
-    latest/          CheckpointManager slot with the full training state
-    best/            CheckpointManager slot with the best validation weights
+    latest/          checkpoint slot with the full training state
+    best/            checkpoint slot with the best validation weights
     metrics.jsonl    one JSON record per committed chunk
     segments.json    one record per process that trained the run
     lock             the process lock (filelock)
@@ -14,17 +14,12 @@ Every path inside is relative to the folder, so it can be moved or copied.
 """
 
 import json
-import re
 from pathlib import Path
 
 from runner.config import RunConfig, validate_run_name
-from runner.errors import InvalidInputError, RunNotFoundError, UsageError
+from runner.errors import RunNotFoundError, UsageError
 from runner.files import append_line, write_atomically
-
-CHECKPOINT_PREFIX = "ckpt"
-# The CheckpointManager state file names the newest checkpoint on a line such
-# as `model_checkpoint_path: "ckpt-1200"`; checkpoints are numbered by step.
-_NEWEST_CHECKPOINT = re.compile(r'^model_checkpoint_path:\s*"(?:.*/)?' + CHECKPOINT_PREFIX + r'-(\d+)"', re.M)
+from runner.state_file import read_state_file
 
 
 class RunFolder:
@@ -61,14 +56,12 @@ class RunFolder:
         return RunConfig.from_json(self.config.read_text(encoding="utf-8"), source=self.config)
 
     def committed_step(self):
-        """Return the step of the latest slot's newest commit, or None before the first commit."""
-        state_file = self.latest / "checkpoint"
-        if not state_file.is_file():
-            return None
-        match = _NEWEST_CHECKPOINT.search(state_file.read_text(encoding="utf-8", errors="replace"))
-        if match is None:
-            raise InvalidInputError(f"{state_file} names no checkpoint of this runner ({CHECKPOINT_PREFIX}-STEP).")
-        return int(match.group(1))
+        """Return the step of the latest slot's newest commit, or None before the first commit.
+
+        Raises:
+            UnreadableStateFile: the latest slot's state file cannot be parsed.
+        """
+        return read_state_file(self.latest)[0]
 
     def read_metrics(self, *, up_to_step=None):
         """Return the metrics records, oldest first, optionally only those up to a step."""

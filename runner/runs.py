@@ -135,8 +135,8 @@ def _record_changes(folder, saved, config):
 def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None):
     """Start the run if it is missing, resume it if it is stopped, leave it if it is finished.
 
-    Safe to call again and again, from cron or a requeue script: a run that
-    another process holds raises RunBusyError at once.
+    Safe to call again and again, from cron or a requeue script. When another
+    process has the run's lock, it raises RunBusyError at once.
 
     Raises:
         InvalidInputError: the run exists but was started with another job

@@ -28,18 +28,12 @@ import tensorflow as tf
 
 from runner.faults import fault_point
 from runner.files import fsync_path, write_atomically
-from runner.run_folder import CHECKPOINT_PREFIX
+from runner.state_file import CHECKPOINT_PREFIX, STATE_FILE, read_state_file, step_of
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "checkpoint"
 DATA_SUFFIX = ".data-00000-of-00001"
 _OWNED_FILE = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)\.(?:index|data-\d{{5}}-of-\d{{5}})$")
-_LISTED_PATH = re.compile(r'^(model_checkpoint_path|all_model_checkpoint_paths):\s*"(.*)"\s*$')
-
-
-class UnreadableStateFile(ValueError):
-    """The slot's `checkpoint` state file cannot be parsed."""
 
 
 class Slot:
@@ -59,32 +53,7 @@ class Slot:
         Raises:
             UnreadableStateFile: the state file exists but is not a state file of this runner.
         """
-        path = self.directory / STATE_FILE
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        except (OSError, UnicodeDecodeError) as error:
-            raise UnreadableStateFile(f"{path}: {error}") from None
-
-        newest = None
-        steps = []
-        for line in text.splitlines():
-            match = _LISTED_PATH.match(line)
-            if match is None:
-                if line.strip() and not line.startswith(("all_model_checkpoint_timestamps:", "last_preserved")):
-                    raise UnreadableStateFile(f"{path}: unexpected line {line[:60]!r}")
-                continue
-            step = _step_of(os.path.basename(match.group(2)))
-            if step is None:
-                raise UnreadableStateFile(f"{path}: {match.group(2)!r} is not a checkpoint of this runner")
-            if match.group(1) == "model_checkpoint_path":
-                newest = step
-            else:
-                steps.append(step)
-        if newest is None or newest not in steps:
-            raise UnreadableStateFile(f"{path} names no newest checkpoint among its checkpoints")
-        return sorted(steps)
+        return read_state_file(self.directory)[1]
 
     def stored_steps(self):
         """Return the steps that have an index file in the folder, whether listed or not."""
@@ -93,7 +62,7 @@ class Slot:
         steps = set()
         for path in self.directory.iterdir():
             if path.name.endswith(".index") and not path.name.startswith("."):
-                step = _step_of(path.name[: -len(".index")])
+                step = step_of(path.name[: -len(".index")])
                 if step is not None:
                     steps.add(step)
         return sorted(steps)
@@ -190,11 +159,6 @@ class Slot:
         for step in steps:
             for suffix in (".index", DATA_SUFFIX):
                 Path(self.prefix(step) + suffix).unlink(missing_ok=True)
-
-
-def _step_of(name):
-    match = re.fullmatch(rf"{CHECKPOINT_PREFIX}-(\d+)", name)
-    return int(match.group(1)) if match else None
 
 
 def _first_line(error):

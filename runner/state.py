@@ -9,7 +9,8 @@ import tensorflow as tf
 from runner.errors import CommitError, CorruptRunError, InvalidInputError
 from runner.faults import fault_point
 from runner.segments import read_segments
-from runner.slot import Slot, UnreadableStateFile
+from runner.slot import Slot
+from runner.state_file import UnreadableStateFile
 
 logger = logging.getLogger(__name__)
 

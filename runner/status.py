@@ -33,8 +33,8 @@ def read_status(folder, *, config=None):
         step = folder.committed_step() or 0
         records = folder.read_metrics(up_to_step=step)
     except InvalidInputError:
-        # An unreadable state file: the metrics log tells the last committed
-        # chunk, and `resume` falls back to the newest readable commit.
+        # The state file is unreadable, so the metrics log gives the last
+        # committed chunk. `resume` falls back to the newest readable commit.
         records = folder.read_metrics()
         step = records[-1]["step"] if records else 0
     last = records[-1] if records else None
