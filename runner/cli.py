@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from runner import report
-from runner.errors import ExitCode, RunBusyError, RunnerError
+from runner.errors import ExitCode, RunBusyError, RunnerError, UsageError
 from runner.options import (
     AsJson,
     BatchSize,
@@ -21,8 +21,10 @@ from runner.options import (
     LearningRate,
     MaxSteps,
     Patience,
+    Plots,
     Run,
     Seed,
+    Slot,
     StateDir,
     StopAfter,
     StopSignals,
@@ -52,21 +54,33 @@ def _reported_errors():
         raise typer.Exit(int(ExitCode.ABORTED)) from None
 
 
-def _configure_logging(verbose=False):
+def _configure_logging(verbose=False, *, live=False):
+    """Route the engine's log records to the terminal or the log files.
+
+    Args:
+        live: Also return a `LiveProgress` when stdout is a terminal; None otherwise.
+    """
     # TensorFlow's C++ start-up notices would bury the progress lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    progress = None
+    if live and sys.stdout.isatty():
+        from runner.progress import LiveProgress
+
+        progress = LiveProgress(sys.stdout)
+
     # Progress lines go to stdout; warnings and errors go to stderr, so that
-    # --json output stays parseable.
-    progress = _ProgressHandler(sys.stdout)
-    progress.addFilter(lambda record: record.levelno < logging.WARNING)
-    problems = logging.StreamHandler(sys.stderr)
+    # --json output stays parseable. Both erase the live progress line first.
+    lines = _LogHandler(sys.stdout, progress)
+    lines.addFilter(lambda record: record.levelno < logging.WARNING)
+    problems = _LogHandler(sys.stderr, progress)
     problems.setLevel(logging.WARNING)
-    for handler in (progress, problems):
+    for handler in (lines, problems):
         handler.setFormatter(_ProgressFormatter())
     logger = logging.getLogger("runner")
-    logger.handlers[:] = [progress, problems]
+    logger.handlers[:] = [lines, problems]
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
+    return progress
 
 
 def _echo(message=""):
@@ -85,8 +99,17 @@ def _silence_stdout():
     os.close(devnull)
 
 
-class _ProgressHandler(logging.StreamHandler):
-    """Stream handler that keeps training going when its reader closes the pipe."""
+class _LogHandler(logging.StreamHandler):
+    """Stream handler that erases the live progress line and survives a closed pipe."""
+
+    def __init__(self, stream, progress):
+        super().__init__(stream)
+        self._progress = progress
+
+    def emit(self, record):
+        if self._progress is not None:
+            self._progress.clear()
+        super().emit(record)
 
     def handleError(self, record):
         if isinstance(sys.exc_info()[1], BrokenPipeError):
@@ -122,14 +145,20 @@ def start(
     verbose: bool = Verbose,
 ):
     """Create a run of JOB and train it; an existing run is rejected."""
-    _configure_logging(verbose)
+    progress = _configure_logging(verbose, live=True)
     overrides = _overrides(max_steps, chunk_steps, patience, batch_size, learning_rate, seed)
     with _reported_errors():
         stop = _install_stop_request(stop_after, stop_signals)
         from runner.runs import start_run
 
         summary = start_run(
-            state_dir=state_dir, job_spec=job, run=run, data_dir=data_dir, overrides=overrides, stop=stop
+            state_dir=state_dir,
+            job_spec=job,
+            run=run,
+            data_dir=data_dir,
+            overrides=overrides,
+            stop=stop,
+            progress=progress,
         )
     _report_outcome(summary, stop, state_dir)
 
@@ -154,13 +183,15 @@ def resume(
     --max-steps and --patience may be raised to train further, even a
     finished run; any other setting must keep its saved value.
     """
-    _configure_logging(verbose)
+    progress = _configure_logging(verbose, live=True)
     overrides = _overrides(max_steps, chunk_steps, patience, batch_size, learning_rate, seed)
     with _reported_errors():
         stop = _install_stop_request(stop_after, stop_signals)
         from runner.runs import resume_run
 
-        summary = resume_run(state_dir=state_dir, run=run, data_dir=data_dir, overrides=overrides, stop=stop)
+        summary = resume_run(
+            state_dir=state_dir, run=run, data_dir=data_dir, overrides=overrides, stop=stop, progress=progress
+        )
     if summary.steps_trained == 0 and summary.finished_reason is not None:
         _echo(f"run {run!r} is already finished")
     _report_outcome(summary, stop, state_dir)
@@ -187,14 +218,20 @@ def ensure(
     Prints nothing and exits 0 when the run is finished, and exits 69 without
     a message when another process has the run's lock (unless -v).
     """
-    _configure_logging(verbose)
+    progress = _configure_logging(verbose, live=True)
     overrides = _overrides(max_steps, chunk_steps, patience, batch_size, learning_rate, seed)
     try:
         stop = _install_stop_request(stop_after, stop_signals)
         from runner.runs import ensure_run
 
         summary = ensure_run(
-            state_dir=state_dir, job_spec=job, run=run, data_dir=data_dir, overrides=overrides, stop=stop
+            state_dir=state_dir,
+            job_spec=job,
+            run=run,
+            data_dir=data_dir,
+            overrides=overrides,
+            stop=stop,
+            progress=progress,
         )
     except RunBusyError as error:
         if verbose:
@@ -244,13 +281,16 @@ def _report_outcome(summary, stop, state_dir):
 
 @app.command()
 def status(
-    run: Optional[str] = typer.Argument(None, metavar="[RUN]", help="Run to show; all runs when omitted."),
+    run: Optional[str] = typer.Argument(
+        None, metavar="[RUN]", help="Run to show in detail; a table of all runs when omitted."
+    ),
     state_dir: Path = StateDir,
     as_json: bool = AsJson,
 ):
-    """Show the state, step and best accuracy of runs, from their files only."""
+    """Show the state, step, best accuracy and history of runs, from their files only."""
     from runner.run_folder import RunFolder, list_runs
     from runner.status import read_status
+    from runner.status_text import format_status_details, format_status_table
 
     with _reported_errors():
         names = [run] if run is not None else list_runs(state_dir)
@@ -258,42 +298,36 @@ def status(
 
     if as_json:
         _echo(json.dumps(statuses[0] if run is not None else statuses, indent=2))
-        return
-    if not statuses:
+    elif run is not None:
+        _echo(format_status_details(statuses[0]))
+    elif statuses:
+        _echo(format_status_table(statuses))
+    else:
         _echo(f"no runs in {state_dir}")
-    for entry in statuses:
-        _echo(report.describe_status(entry))
-    if run is not None:
-        from runner.segments import effective_outcome, read_segments
-
-        holder_pid = (statuses[0]["lock_holder"] or {}).get("pid")
-        for record in read_segments(RunFolder(state_dir, run)):
-            _echo(
-                f"  segment pid {record['pid']} on {record['host']}: steps {record['start_step']:,} to "
-                f"{record['end_step']:,}, {record['began']} to {record['ended']}, "
-                f"{effective_outcome(record, running_pid=holder_pid)}"
-            )
 
 
 @app.command()
 def evaluate(
-    run: str = typer.Argument(..., metavar="RUN", help="Name of the run whose best weights to test."),
+    run: str = typer.Argument(..., metavar="RUN", help="Name of the run whose weights to test."),
     state_dir: Path = StateDir,
     data_dir: Optional[Path] = DataDir,
+    slot: str = Slot,
+    plots: Optional[Path] = Plots,
     as_json: bool = AsJson,
 ):
-    """Print the test accuracy and confusion matrix of RUN's best weights."""
+    """Print the test accuracy, per-class accuracy and confusion matrix of RUN's best or latest weights."""
     _configure_logging()
     with _reported_errors():
-        evaluation = _evaluate(state_dir, run, data_dir)
+        evaluation, figures = _evaluate(state_dir, run, data_dir, slot, plots)
 
     if as_json:
-        _echo(json.dumps(report.report_as_dict(evaluation), indent=2))
+        _echo(json.dumps({**report.report_as_dict(evaluation), "figures": [str(path) for path in figures]}, indent=2))
         return
-    _echo(f"Best weights: step {evaluation.step:,} (validation accuracy {100 * evaluation.val_accuracy:.1f}%)")
-    _echo(f"Test accuracy: {100 * evaluation.accuracy:.1f}% ({evaluation.correct:,} / {evaluation.total:,})")
-    _echo()
-    _echo(report.format_confusion(evaluation))
+    for line in report.format_evaluation(evaluation):
+        _echo(line)
+    if figures:
+        _echo()
+        _echo(f"Figures in {plots}: {', '.join(path.name for path in figures)}")
 
 
 @app.command(name="list")
@@ -302,6 +336,7 @@ def list_command(state_dir: Path = StateDir):
     from runner.job import builtin_job_names, describe_builtin_job
     from runner.run_folder import RunFolder, list_runs
     from runner.status import read_status
+    from runner.status_text import format_status_table
 
     with _reported_errors():
         names = list_runs(state_dir)
@@ -313,21 +348,27 @@ def list_command(state_dir: Path = StateDir):
     _echo(f"runs in {state_dir}:")
     if not statuses:
         _echo("  none")
-    for entry in statuses:
-        _echo("  " + report.describe_status(entry))
+    else:
+        _echo("\n".join("  " + line for line in format_status_table(statuses).splitlines()))
 
 
-def _evaluate(state_dir, run, data_dir):
-    from runner.evaluate import evaluate_best
+def _evaluate(state_dir, run, data_dir, slot, plots):
+    from runner.evaluate import SLOTS, evaluate_slot, write_run_figures
     from runner.job import load_job
     from runner.run_folder import RunFolder
     from runner.runs import load_run_splits
 
+    if slot not in SLOTS:
+        raise UsageError(f"Invalid value for --slot: {slot!r}. Pass one of: {', '.join(SLOTS)}.")
     folder = RunFolder(state_dir, run)
     config = folder.load_config()
     job = load_job(config.job)
     splits = load_run_splits(job, config, data_dir)
-    return evaluate_best(job=job, folder=folder, splits=splits)
+    evaluation = evaluate_slot(job=job, folder=folder, splits=splits, slot=slot)
+    figures = []
+    if plots is not None:
+        figures = write_run_figures(plots, report=evaluation, splits=splits, folder=folder)
+    return evaluation, figures
 
 
 def main():

@@ -77,3 +77,9 @@ Verbose = typer.Option(False, "--verbose", "-v", help="Log lock, slot and commit
 JobArgument = typer.Argument(
     ..., metavar="JOB", help="Job module in jobs/ (for example fashion_mnist) or path to a job file."
 )
+Slot = typer.Option(
+    "best", "--slot", metavar="SLOT", help="Weights to test: best (the best validation accuracy) or latest."
+)
+Plots = typer.Option(
+    None, "--plots", metavar="DIR", help="Also write PNG figures of the results and the learning curve into DIR."
+)

@@ -13,25 +13,6 @@ def describe_finish(summary):
     return line
 
 
-def describe_status(entry):
-    """Return the one-line status of a run, from `runner.status.read_status`."""
-    best = "-"
-    if entry["best_accuracy"] is not None:
-        best = f"{100 * entry['best_accuracy']:.1f}% at step {entry['best_step']:,}"
-    line = (
-        f"{entry['run']:<20} {entry['state']:<9} step {entry['step']:>6,} / {entry['max_steps']:,}"
-        f" | best {best} | {entry['steps_since_improvement']:,} / {entry['patience']:,} steps since improvement"
-    )
-    if entry["finished_reason"]:
-        line += f" | {entry['finished_reason']}"
-    if entry["segments"]:
-        line += f" | {entry['resumes']} resumes, trained {format_duration(entry['training_seconds'])}"
-    holder = entry["lock_holder"]
-    if holder:
-        line += f" | held by pid {holder.get('pid')} on {holder.get('host')}"
-    return line
-
-
 def format_duration(seconds):
     """Format seconds as `1h 02m 03s`, `2m 03s` or `3s`."""
     minutes, seconds = divmod(round(seconds), 60)
@@ -54,14 +35,47 @@ def format_confusion(report):
     return "\n".join(lines)
 
 
+def format_evaluation(report):
+    """Return the lines that `runner evaluate` prints for an EvaluationReport."""
+    where = (
+        f"validation accuracy {100 * report.val_accuracy:.1f}%" if report.val_accuracy is not None else "no validation"
+    )
+    lines = [
+        f"{report.slot.capitalize()} weights: step {report.step:,} ({where})",
+        f"Test accuracy: {100 * report.accuracy:.1f}% ({report.correct:,} / {report.total:,})",
+        "",
+        "Per-class accuracy:",
+    ]
+    width = max(len(name) for name in report.class_names)
+    for label, name in enumerate(report.class_names):
+        correct = int(report.confusion[label, label])
+        total = int(report.confusion[label].sum())
+        accuracy = f"{100 * correct / total:5.1f}%" if total else "    -"
+        lines.append(f"  {name:<{width}}  {accuracy} ({correct:,} / {total:,})")
+    lines += ["", format_confusion(report)]
+    return lines
+
+
 def report_as_dict(report):
     """Return an EvaluationReport as a JSON-ready dict."""
+    correct = report.confusion.diagonal()
+    totals = report.confusion.sum(axis=1)
     return {
+        "slot": report.slot,
         "step": report.step,
         "val_accuracy": report.val_accuracy,
         "test_accuracy": report.accuracy,
         "correct": report.correct,
         "total": report.total,
         "class_names": list(report.class_names),
+        "class_accuracy": [
+            {
+                "class": name,
+                "accuracy": int(right) / int(total) if total else None,
+                "correct": int(right),
+                "total": int(total),
+            }
+            for name, right, total in zip(report.class_names, correct, totals)
+        ],
         "confusion_matrix": report.confusion.tolist(),
     }

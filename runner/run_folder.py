@@ -7,6 +7,7 @@ A run folder contains:
     best/            checkpoint slot with the best validation weights
     metrics.jsonl    one JSON record per committed chunk
     segments.json    one record per process that trained the run
+    tensorboard/     TensorBoard scalars of each committed chunk
     lock             the process lock (filelock)
     lock.json        pid, host and start time of the lock holder
 
@@ -35,6 +36,7 @@ class RunFolder:
         self.best = self.path / "best"
         self.metrics = self.path / "metrics.jsonl"
         self.segments = self.path / "segments.json"
+        self.tensorboard = self.path / "tensorboard"
         self.lock = self.path / "lock"
         self.lock_holder = self.path / "lock.json"
 

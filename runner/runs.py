@@ -33,13 +33,15 @@ def default_run_name(job_spec):
     return Path(job_spec).stem if is_job_path(job_spec) else job_spec
 
 
-def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None):
+def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None, progress=None):
     """Create a run of `job_spec` and train it until it finishes or a stop is requested.
 
     Args:
         overrides: Hyperparameter values that replace the job's defaults;
             None values are ignored.
         stop: A `runner.signals.StopRequest`, or None.
+        progress: A `runner.progress.LiveProgress` to redraw during chunks,
+            or None for progress lines only.
 
     Returns:
         The RunSummary. Its `step` is None when a stop request came before
@@ -77,7 +79,7 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, s
         raise RunExistsError(f"Run {folder.run!r} was created by another process just now.") from None
     with RunLock(folder):
         try:
-            trainer = _build_trainer(job, config, folder, splits, stop)
+            trainer = _build_trainer(job, config, folder, splits, stop, progress)
         except RunnerError:
             # The run has no commit yet, and a run that cannot train would
             # only block `start` after the job is fixed.
@@ -90,7 +92,7 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, s
         return _train(trainer, folder, stop)
 
 
-def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None):
+def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None, progress=None):
     """Continue a run from its last commit until it finishes or a stop is requested.
 
     A finished run is not trained, unless `overrides` raises its --max-steps
@@ -116,7 +118,7 @@ def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None):
         job = load_job(config.job)
         splits = load_run_splits(job, config, data_dir)
         check_same_data(config, fingerprint(splits))
-        trainer = _build_trainer(job, config, folder, splits, stop)
+        trainer = _build_trainer(job, config, folder, splits, stop, progress)
         check_same_model(config, model_signature(trainer.state.model))
         trainer.restore()
         _record_changes(folder, saved, config)
@@ -132,7 +134,7 @@ def _record_changes(folder, saved, config):
         logger.info("--%s raised from %s to %s", change["setting"].replace("_", "-"), change["old"], change["new"])
 
 
-def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None):
+def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None, progress=None):
     """Start the run if it is missing, resume it if it is stopped, leave it if it is finished.
 
     Safe to call again and again, from cron or a requeue script. When another
@@ -152,6 +154,7 @@ def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, 
                 data_dir=data_dir,
                 overrides=overrides,
                 stop=stop,
+                progress=progress,
             )
         except RunExistsError:
             # Another process created the run between the check and the start.
@@ -164,7 +167,9 @@ def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, 
             f"Run {folder.run!r} was started with job {config.job}, not {expected_job}. "
             "Pass the same job, or --run NAME for a new run."
         )
-    return resume_run(state_dir=state_dir, run=folder.run, data_dir=data_dir, overrides=overrides, stop=stop)
+    return resume_run(
+        state_dir=state_dir, run=folder.run, data_dir=data_dir, overrides=overrides, stop=stop, progress=progress
+    )
 
 
 def _check_run_writable(folder):
@@ -193,12 +198,12 @@ def _reject_existing(folder):
         )
 
 
-def _build_trainer(job, config, folder, splits, stop):
+def _build_trainer(job, config, folder, splits, stop, progress):
     # TensorFlow loads here, after every check that can reject the request.
     from runner.trainer import Trainer
 
     segment = Segment(folder, pid=os.getpid(), host=socket.gethostname())
-    return Trainer(job=job, config=config, folder=folder, splits=splits, stop=stop, segment=segment)
+    return Trainer(job=job, config=config, folder=folder, splits=splits, stop=stop, segment=segment, progress=progress)
 
 
 def _train(trainer, folder, stop):

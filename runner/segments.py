@@ -39,13 +39,13 @@ def read_segments(folder):
 
 
 def summarize_segments(records):
-    """Return the number of segments, of resumes (segments after the first) and the training seconds."""
+    """Return the number of resumes (segments after the first) and the training seconds."""
     seconds = 0.0
     for record in records:
         began = datetime.datetime.fromisoformat(record["began"])
         ended = datetime.datetime.fromisoformat(record["ended"])
         seconds += (ended - began).total_seconds()
-    return {"segments": len(records), "resumes": max(0, len(records) - 1), "training_seconds": round(seconds, 3)}
+    return {"resumes": max(0, len(records) - 1), "training_seconds": round(seconds, 3)}
 
 
 def effective_outcome(record, *, running_pid=None):

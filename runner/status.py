@@ -2,7 +2,7 @@
 
 from runner.errors import InvalidInputError
 from runner.lock import find_lock_holder
-from runner.segments import read_segments, summarize_segments
+from runner.segments import effective_outcome, read_segments, summarize_segments
 from runner.stopping import finished_reason
 
 RUNNING = "running"
@@ -17,7 +17,9 @@ def read_status(folder, *, config=None):
     (early_stop, max_steps or null), step, max_steps, chunk_steps,
     best_accuracy, best_step, steps_since_improvement, patience,
     last_val_accuracy, lock_holder, segments, resumes, training_seconds.
-    Accuracies are fractions in [0, 1]. Training time is summed over the
+    Accuracies are fractions in [0, 1]. `segments` lists the processes that
+    trained the run (see `runner.segments`), with `killed` for a process that
+    died without closing its record. Training time is summed over the
     segments, each from the start of its training to its last commit or its
     end.
 
@@ -55,7 +57,10 @@ def read_status(folder, *, config=None):
     else:
         state = STOPPED
 
-    history = summarize_segments(read_segments(folder))
+    segments = read_segments(folder)
+    running_pid = (holder or {}).get("pid")
+    for record in segments:
+        record["outcome"] = effective_outcome(record, running_pid=running_pid)
     return {
         "run": config.run,
         "job": config.job,
@@ -70,5 +75,6 @@ def read_status(folder, *, config=None):
         "patience": config.patience,
         "last_val_accuracy": last["val_accuracy"] if last else None,
         "lock_holder": holder,
-        **history,
+        "segments": segments,
+        **summarize_segments(segments),
     }

@@ -13,6 +13,7 @@ from runner.signals import StopRequest
 from runner.state import Slots, TrainingState
 from runner.stopping import finished_reason, is_validation_step
 from runner.summary import RunSummary
+from runner.tensorboard_log import COMMIT_SECONDS, STEPS_PER_SECOND, TensorBoardLog, scalars_of_record
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,18 @@ class Trainer:
             it is set, the trainer commits at the current step and returns.
         segment: A `runner.segments.Segment` updated when training begins
             and after every commit, or None.
+        progress: A `runner.progress.LiveProgress` told the step before every
+            training step, or None.
     """
 
-    def __init__(self, *, job, config, folder, splits, stop=None, segment=None):
+    def __init__(self, *, job, config, folder, splits, stop=None, segment=None, progress=None):
         self._config = config
+        self._folder = folder
         self._splits = splits
         self._stop = stop if stop is not None else StopRequest()
         self.segment = segment
+        self._progress = progress
+        self._tensorboard = TensorBoardLog(folder.tensorboard)
         self._restored = False
         self._resumed_from = None
         enable_determinism(config.seed)
@@ -92,17 +98,23 @@ class Trainer:
                 int(self.state.best_step.numpy()),
             )
         first_step = self._step()
+        self._tensorboard.repair(self._folder.read_metrics(up_to_step=first_step))
         reason = self._finished_reason()
         if reason is None and self.segment is not None:
             self.segment.begin(first_step)
 
         stopped_by = None
-        while reason is None:
-            if self._stop.requested:
-                stopped_by = self._stop.reason
-                break
-            self._run_chunk()
-            reason = self._finished_reason()
+        try:
+            while reason is None:
+                if self._stop.requested:
+                    stopped_by = self._stop.reason
+                    break
+                self._run_chunk()
+                reason = self._finished_reason()
+        finally:
+            self._tensorboard.close()
+            if self._progress is not None:
+                self._progress.clear()
 
         return RunSummary(
             run=None,
@@ -131,13 +143,18 @@ class Trainer:
             batch_size=config.batch_size,
             num_examples=len(self._splits.train_images),
         )
+        chunk_end = step + num_steps
         trained = 0
+        started = time.monotonic()
         for indices in batches:
             if self._stop.requested:
                 break
+            if self._progress is not None:
+                self._progress.update(step=step + trained, next_validation=chunk_end, max_steps=config.max_steps)
             loss, correct = self._train_step(tf.constant(indices))
             trained += 1
         self.state.step.assign_add(trained)
+        train_seconds = time.monotonic() - started
         if trained < num_steps:
             # Stopped inside the chunk: commit the steps trained so far,
             # without validation, which happens at chunk ends only.
@@ -162,8 +179,16 @@ class Trainer:
             "best_accuracy": float(self.state.best_accuracy.numpy()),
             "best_step": int(self.state.best_step.numpy()),
         }
+        commit_started = time.monotonic()
         self._commit(record, improved=improved)
+        commit_seconds = time.monotonic() - commit_started
         logger.info(format_chunk_line(record))
+
+        # Report.
+        scalars = scalars_of_record(record)
+        scalars[STEPS_PER_SECOND] = trained / train_seconds
+        scalars[COMMIT_SECONDS] = commit_seconds
+        self._tensorboard.write(self._step(), scalars)
 
     def _commit(self, record, *, improved):
         self.slots.commit(record, improved=improved)

@@ -92,6 +92,36 @@ def assert_same_run(run_dir, reference_dir):
     assert (Path(run_dir) / "metrics.jsonl").read_text() == (Path(reference_dir) / "metrics.jsonl").read_text()
 
 
+def tensorboard_scalars(run_dir):
+    """Return every scalar in the run's TensorBoard event files as (tag, step, value), read by TensorFlow."""
+    import tensorflow as tf
+
+    scalars = []
+    for path in sorted((Path(run_dir) / "tensorboard").glob("*tfevents*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            scalars.extend((value.tag, event.step, value.simple_value) for value in event.summary.value)
+    return scalars
+
+
+def assert_scalars_match_metrics(run_dir):
+    """Assert that the event files hold each committed chunk's scalars once, and nothing else."""
+    import numpy as np
+
+    records = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    scalars = tensorboard_scalars(run_dir)
+    keys = [(tag, step) for tag, step, _ in scalars]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    assert not duplicates, f"scalars written more than once: {duplicates}"
+    assert {step for _, step in keys} == {record["step"] for record in records}
+
+    values = {(tag, step): value for tag, step, value in scalars}
+    for record in records:
+        step = record["step"]
+        assert values[("accuracy/validation", step)] == np.float32(record["val_accuracy"])
+        assert values[("accuracy/train", step)] == np.float32(record["train_accuracy"])
+        assert values[("loss/train", step)] == np.float32(record["train_loss"])
+
+
 def slot_contents(run_dir):
     """Return the bytes of every checkpoint file and the committed entries of both slots.
 

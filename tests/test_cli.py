@@ -134,17 +134,15 @@ def test_status_does_not_import_tensorflow(reference_run):
     assert result.stdout.strip().endswith("False"), result.stdout + result.stderr
 
 
-def test_evaluate_prints_test_accuracy_and_confusion(reference_run):
-    result = run_runner("evaluate", "fashion_mnist", "--state-dir", reference_run.parent, "--json")
+def test_status_table_lists_runs(reference_run):
+    result = run_runner("status", "--state-dir", reference_run.parent)
 
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    confusion = report["confusion_matrix"]
-    assert len(confusion) == 10
-    assert all(len(row) == 10 for row in confusion)
-    assert sum(map(sum, confusion)) == 10_000
-    assert report["correct"] == sum(confusion[k][k] for k in range(10))
-    assert report["step"] == read_status(reference_run.parent, "fashion_mnist")["best_step"]
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["RUN", "JOB", "STATE", "STEP", "BEST", "VAL", "ACC", "RESUMES", "TRAINED"]
+    assert row.startswith("fashion_mnist  fashion_mnist  finished (max steps)  500 / 500")
+    best = read_status(reference_run.parent, "fashion_mnist")
+    assert f"{100 * best['best_accuracy']:.1f}% at step {best['best_step']}" in row
 
 
 def test_list_shows_jobs_and_runs(reference_run):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import assert_same_run, copy_run, folder_listing, run_runner
+from conftest import assert_same_run, assert_scalars_match_metrics, copy_run, folder_listing, run_runner
 
 RESUME_TO_500 = ["--max-steps", "500"]
 
@@ -36,6 +36,7 @@ def test_unreadable_latest_falls_back(tmp_path, run_at_300, reference_run, damag
     assert "ckpt-300" in result.stderr
     assert "resumed at step 200" in result.stdout
     assert_same_run(run_dir, reference_run)
+    assert_scalars_match_metrics(run_dir)
 
 
 def test_garbage_state_file_uses_newest_readable(tmp_path, run_at_300, reference_run):

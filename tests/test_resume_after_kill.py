@@ -6,8 +6,10 @@ import time
 from conftest import (
     SHORT_RUN,
     assert_same_run,
+    assert_scalars_match_metrics,
     committed_step,
     kill_hard,
+    read_status,
     run_runner,
     spawn_runner,
     wait_for_commit,
@@ -58,3 +60,7 @@ def test_two_kills_match_uninterrupted(tmp_path, reference_run):
 
     assert result.returncode == 0, result.stderr
     assert_same_run(run_dir, reference_run)
+    assert_scalars_match_metrics(run_dir)
+    status = read_status(tmp_path, "fashion_mnist")
+    assert [segment["outcome"] for segment in status["segments"]] == ["killed", "killed", "finished"]
+    assert status["resumes"] == 2

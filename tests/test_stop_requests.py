@@ -9,6 +9,7 @@ import time
 from conftest import (
     SHORT_RUN,
     assert_same_run,
+    assert_scalars_match_metrics,
     committed_step,
     read_status,
     run_runner,
@@ -48,14 +49,20 @@ def test_sigterm_commits_and_resumes_exactly(tmp_path, reference_run):
 
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(run_dir, reference_run)
+    assert_scalars_match_metrics(run_dir)
     status = read_status(tmp_path, "fashion_mnist")
-    assert status["segments"] == 2
+    assert len(status["segments"]) == 2
     assert status["resumes"] == 1
     assert status["training_seconds"] > 0
-    segments = json.loads((run_dir / "segments.json").read_text())
+    segments = status["segments"]
     assert [segment["outcome"] for segment in segments] == ["SIGTERM", "finished"]
     assert segments[0]["end_step"] == int(stopped.group(1))
     assert segments[1]["start_step"] == int(stopped.group(1))
+    details = run_runner("status", "fashion_mnist", "--state-dir", tmp_path).stdout
+    assert "training time:" in details
+    assert "in 2 segments (1 resume)" in details
+    assert re.search(rf"^  1  0 to {int(stopped.group(1))}  .*  SIGTERM  ", details, re.M), details
+    assert re.search(rf"^  2  {int(stopped.group(1))} to 500  .*  finished  ", details, re.M), details
 
 
 def test_second_sigint_aborts_with_130(tmp_path, reference_run):
