@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from runner import report
-from runner.errors import ExitCode, RunBusyError, RunnerError, UsageError
+from runner.errors import ExitCode, FiguresNotWritableError, RunBusyError, RunnerError, UsageError
 from runner.options import (
     AsJson,
     BatchSize,
@@ -352,6 +352,20 @@ def list_command(state_dir: Path = StateDir):
         _echo("\n".join("  " + line for line in format_status_table(statuses).splitlines()))
 
 
+def _create_plots_folder(plots):
+    """Create the --plots folder before the evaluation, so that a bad path fails fast."""
+    try:
+        plots.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(
+            f"Invalid value for --plots: {plots} is a file or lies under one. Pass a folder; a missing one is created."
+        ) from None
+    except OSError as error:
+        raise FiguresNotWritableError(
+            f"Cannot create the --plots folder {plots}: {error.strerror}. Pass a writable folder."
+        ) from None
+
+
 def _evaluate(state_dir, run, data_dir, slot, plots):
     from runner.evaluate import SLOTS, evaluate_slot, write_run_figures
     from runner.job import load_job
@@ -360,6 +374,8 @@ def _evaluate(state_dir, run, data_dir, slot, plots):
 
     if slot not in SLOTS:
         raise UsageError(f"Invalid value for --slot: {slot!r}. Pass one of: {', '.join(SLOTS)}.")
+    if plots is not None:
+        _create_plots_folder(plots)
     folder = RunFolder(state_dir, run)
     config = folder.load_config()
     job = load_job(config.job)
@@ -367,7 +383,12 @@ def _evaluate(state_dir, run, data_dir, slot, plots):
     evaluation = evaluate_slot(job=job, folder=folder, splits=splits, slot=slot)
     figures = []
     if plots is not None:
-        figures = write_run_figures(plots, report=evaluation, splits=splits, folder=folder)
+        try:
+            figures = write_run_figures(plots, report=evaluation, splits=splits, folder=folder)
+        except OSError as error:
+            raise FiguresNotWritableError(
+                f"Cannot write the figures into {plots}: {error}. Free some space or pass another folder."
+            ) from None
     return evaluation, figures
 
 

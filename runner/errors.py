@@ -80,6 +80,12 @@ class StateNotWritableError(RunnerError, OSError):
     exit_code = ExitCode.IO_ERROR
 
 
+class FiguresNotWritableError(RunnerError, OSError):
+    """The folder for evaluation figures cannot be created or written."""
+
+    exit_code = ExitCode.IO_ERROR
+
+
 class CommitError(RunnerError, OSError):
     """Writing a commit failed; the previous commit is still the run's state."""
 

@@ -71,7 +71,10 @@ def evaluate_slot(*, job, folder, splits, slot=BEST):
     latest = Slot(folder.latest, LATEST)
     latest_step = newest_readable_step(latest, folder)
     if latest_step is None:
-        raise RunNotFoundError(f"Run {folder.run!r} has no commit yet; train it with `runner resume {folder.run}`.")
+        raise RunNotFoundError(
+            f"Run {folder.run!r} has no commit yet, so there are no weights to test. "
+            f"Train it with `runner resume {folder.run}`."
+        )
 
     model = job.build_model()
     step = tf.Variable(0, dtype=tf.int64)

@@ -27,6 +27,7 @@ class LiveProgress:
     def __init__(self, stream, *, clock=time.monotonic):
         self._stream = stream
         self._clock = clock
+        self._warmed_up = False
         self._first = None
         self._last = None
         self._steps_per_second = None
@@ -35,6 +36,11 @@ class LiveProgress:
     def update(self, *, step, next_validation, max_steps):
         """Record that training reached `step`, and redraw at most every REDRAW_SECONDS."""
         now = self._clock()
+        if not self._warmed_up:
+            # The first step traces the compiled training step, which would
+            # make the first rate far too low; timing starts after it.
+            self._warmed_up = True
+            return
         if self._first is None:
             self._first = self._last = (now, step)
             return

@@ -52,7 +52,7 @@ class RunFolder:
         """
         if not self.exists():
             raise RunNotFoundError(
-                f"No run named {self.run!r} in {self.path.parent}. "
+                f"No run named {self.run!r} in the state directory {self.path.parent}/. "
                 "Start it with `runner start JOB --run NAME`, or see `runner list`."
             )
         return RunConfig.from_json(self.config.read_text(encoding="utf-8"), source=self.config)

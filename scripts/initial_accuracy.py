@@ -7,10 +7,12 @@ network, so the weights here are those that the run trains from.
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from runner.errors import RunnerError
 from runner.evaluate import predict_classes
 from runner.job import load_job
 from runner.runs import load_splits
@@ -24,9 +26,12 @@ def main():
     parser.add_argument("--data-dir", type=Path, help="Folder with the data set's files.")
     arguments = parser.parse_args()
 
-    job = load_job(arguments.job)
+    try:
+        job = load_job(arguments.job)
+        splits = load_splits(job, arguments.data_dir)
+    except RunnerError as error:
+        sys.exit(f"error: {error}")
     seed = arguments.seed if arguments.seed is not None else job.hyperparameters.seed
-    splits = load_splits(job, arguments.data_dir)
     enable_determinism(seed)
     model = job.build_model()
 

@@ -102,3 +102,15 @@ def test_plots_writes_four_figures(reference_run, tmp_path):
         with Image.open(path) as image:
             assert image.size == size, name
             assert len(image.convert("RGB").getcolors(maxcolors=1 << 16) or range(1 << 16)) > 100, name
+
+
+def test_plots_at_file_exits_2(reference_run, tmp_path):
+    not_a_folder = tmp_path / "figures.png"
+    not_a_folder.write_text("")
+
+    result = run_runner("evaluate", "fashion_mnist", "--state-dir", reference_run.parent, "--plots", not_a_folder)
+
+    assert result.returncode == 2
+    assert f"Invalid value for --plots: {not_a_folder} is a file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Test accuracy" not in result.stdout

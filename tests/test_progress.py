@@ -35,6 +35,21 @@ def test_progress_line_shows_rate_and_times():
     assert "max steps in 24s" in line
 
 
+def test_first_step_excluded_from_rate():
+    clock = _Clock()
+    stream = io.StringIO()
+    progress = LiveProgress(stream, clock=clock)
+
+    # The first step takes 2 s, as tracing a compiled step can; later ones 10 ms.
+    progress.update(step=0, next_validation=100, max_steps=100)
+    clock.now = 2.0
+    for step in range(1, 40):
+        progress.update(step=step, next_validation=100, max_steps=100)
+        clock.now += 0.01
+
+    assert "| 100 steps/s |" in stream.getvalue().split("\r\x1b[K")[1]
+
+
 def test_progress_redraws_at_most_five_times_a_second():
     clock = _Clock()
     stream = io.StringIO()
@@ -51,7 +66,8 @@ def test_clear_erases_the_line():
     clock = _Clock()
     stream = io.StringIO()
     progress = LiveProgress(stream, clock=clock)
-    progress.update(step=0, next_validation=100, max_steps=100)
+    for step in (0, 0):
+        progress.update(step=step, next_validation=100, max_steps=100)
     clock.now = 1.0
     progress.update(step=50, next_validation=100, max_steps=100)
 
