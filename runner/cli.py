@@ -107,9 +107,12 @@ class _LogHandler(logging.StreamHandler):
         self._progress = progress
 
     def emit(self, record):
-        if self._progress is not None:
-            self._progress.clear()
-        super().emit(record)
+        if self._progress is None:
+            super().emit(record)
+            return
+        # Commit reports come from the commit thread while training redraws the line.
+        with self._progress.cleared():
+            super().emit(record)
 
     def handleError(self, record):
         if isinstance(sys.exc_info()[1], BrokenPipeError):

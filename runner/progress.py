@@ -1,5 +1,7 @@
 """A progress line for terminals, redrawn in place while a chunk trains."""
 
+import contextlib
+import threading
 import time
 
 from runner.report import format_duration
@@ -17,7 +19,9 @@ class LiveProgress:
     """Redraws one line with the step, steps per second and the time left.
 
     Only a terminal understands the carriage return and the erase code this
-    writes; the command line creates it when stdout is a terminal.
+    writes; the command line creates it when stdout is a terminal. The
+    training thread calls `update`; any thread may write log lines inside
+    `cleared`.
 
     Args:
         stream: The terminal's text stream.
@@ -32,6 +36,7 @@ class LiveProgress:
         self._last = None
         self._steps_per_second = None
         self._line_visible = False
+        self._lock = threading.Lock()
 
     def update(self, *, step, next_validation, max_steps):
         """Record that training reached `step`, and redraw at most every REDRAW_SECONDS."""
@@ -71,14 +76,26 @@ class LiveProgress:
         return line
 
     def clear(self):
-        """Erase the progress line, so that a log line can take its place."""
+        """Erase the progress line."""
+        with self._lock:
+            self._clear()
+
+    @contextlib.contextmanager
+    def cleared(self):
+        """Erase the progress line and keep it from being redrawn until the block ends."""
+        with self._lock:
+            self._clear()
+            yield
+
+    def _clear(self):
         if self._line_visible:
             self._write(_CLEAR_LINE)
             self._line_visible = False
 
     def _draw(self, line):
-        self._write(_CLEAR_LINE + line)
-        self._line_visible = True
+        with self._lock:
+            self._write(_CLEAR_LINE + line)
+            self._line_visible = True
 
     def _write(self, text):
         try:

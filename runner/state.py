@@ -50,6 +50,17 @@ class TrainingState:
         )
         self.best_checkpoint = tf.train.Checkpoint(model=model, step=self.best_step, accuracy=self.best_accuracy)
 
+    def variables(self):
+        """Return every variable that a commit saves, in an order fixed by the job's model."""
+        return [
+            *self.model.variables,
+            *self.optimizer.variables,
+            self.step,
+            self.best_accuracy,
+            self.best_step,
+            self.seed,
+        ]
+
     def record_improvement(self, accuracy):
         """Make the current step the best one, with its validation accuracy."""
         self.best_accuracy.assign(accuracy)
@@ -115,26 +126,29 @@ class Slots:
         self._discard_after(step)
         return step
 
-    def commit(self, record, *, improved):
+    def commit(self, record, *, improved, state=None):
         """Write the commit for the current step: best slot, metrics record, latest slot.
 
         Args:
             record: The chunk's metrics record, or None for a commit forced
                 between two chunk ends, which has no validation.
             improved: Whether the chunk improved the best validation accuracy.
+            state: The `TrainingState` to save, when not the one restored
+                into: a snapshot of it, for instance.
 
         Raises:
             CommitError: a write failed; the previous commit is still the run's state.
         """
-        step = int(self._state.step.numpy())
+        state = state if state is not None else self._state
+        step = int(state.step.numpy())
         try:
             if improved:
-                self.best.save(self._state.best_checkpoint, step, keep=lambda steps: steps[-COMMITS_KEPT:])
+                self.best.save(state.best_checkpoint, step, keep=lambda steps: steps[-COMMITS_KEPT:])
             if record is not None:
                 fault_point("metrics_before", step)
                 self._folder.append_metrics(record)
                 fault_point("metrics_after", step)
-            self.latest.save(self._state.latest_checkpoint, step, keep=self._latest_retention)
+            self.latest.save(state.latest_checkpoint, step, keep=self._latest_retention)
         except (OSError, tf.errors.OpError) as error:
             _remove_staging(self.best, self.latest)
             raise CommitError(

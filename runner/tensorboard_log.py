@@ -29,6 +29,7 @@ VALIDATION_ACCURACY = "accuracy/validation"
 TRAIN_LOSS = "loss/train"
 STEPS_PER_SECOND = "speed/steps_per_second"
 COMMIT_SECONDS = "time/commit_seconds"
+VALIDATION_SECONDS = "time/validation_seconds"
 
 # Scalars that the metrics log also holds, keyed by their record field.
 LOGGED_FIELDS = {

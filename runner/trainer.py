@@ -7,19 +7,31 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from runner.commit_worker import CommitWorker
 from runner.data import chunk_indices
 from runner.errors import InvalidInputError
 from runner.signals import StopRequest
 from runner.state import Slots, TrainingState
 from runner.stopping import finished_reason, is_validation_step
 from runner.summary import RunSummary
-from runner.tensorboard_log import COMMIT_SECONDS, STEPS_PER_SECOND, TensorBoardLog, scalars_of_record
+from runner.tensorboard_log import (
+    COMMIT_SECONDS,
+    STEPS_PER_SECOND,
+    VALIDATION_SECONDS,
+    TensorBoardLog,
+    scalars_of_record,
+)
 
 logger = logging.getLogger(__name__)
 
 # Validation runs in batches of this many images: large enough to keep the
-# per-call overhead small, small enough to bound the activations' memory.
+# per-batch overhead small, small enough to bound the activations' memory.
 VALIDATION_BATCH = 1000
+
+# Training steps run in compiled blocks of this many, so that the Python
+# overhead of a call is paid once per block. Stop requests are checked
+# between blocks: at 10 ms a step, a stop waits about 0.1 s at most.
+STEPS_PER_CALL = 10
 
 
 def enable_determinism(seed):
@@ -54,14 +66,15 @@ class Trainer:
         self._tensorboard = TensorBoardLog(folder.tensorboard)
         self._restored = False
         self._resumed_from = None
-        enable_determinism(config.seed)
+        self._enable_determinism(config.seed)
 
-        model = job.build_model()
-        check_model_output(model, splits, pixel_scale=job.pixel_scale)
-        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-        optimizer.build(model.trainable_variables)
-        self.state = TrainingState(model, optimizer, seed=config.seed)
+        self.state = _build_state(job, config, seed=config.seed)
+        check_model_output(self.state.model, splits, pixel_scale=job.pixel_scale)
         self.slots = Slots(folder, self.state, is_chunk_end=self._is_chunk_end)
+        # Built after the live state, so its initializers leave the live
+        # weights as they were; the worker saves this copy.
+        snapshot = _build_state(job, config, seed=config.seed, optimizer_name=self.state.optimizer.name)
+        self._commits = CommitWorker(slots=self.slots, live=self.state, snapshot=snapshot)
         self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
         # Images stay in their stored dtype (uint8 for IDX files); each batch
@@ -70,9 +83,12 @@ class Trainer:
         self._train_images = tf.constant(splits.train_images)
         self._train_labels = tf.constant(splits.train_labels.astype(np.int32))
         self._val_images = tf.constant(splits.val_images)
-        self._val_labels = splits.val_labels.astype(np.int64)
-        self._train_step = tf.function(self._train_step_eager)
-        self._predict = tf.function(self._predict_eager, reduce_retracing=True)
+        self._val_labels = tf.constant(splits.val_labels.astype(np.int32))
+        # One signature for blocks of any length, so a short last block never retraces.
+        self._train_block = tf.function(
+            self._train_block_eager, input_signature=[tf.TensorSpec([None, None], tf.int32)]
+        )
+        self._count_correct = tf.function(self._count_correct_eager)
 
     def restore(self):
         """Restore the newest readable commit, once; return its step, or None for a new run."""
@@ -111,7 +127,9 @@ class Trainer:
                     break
                 self._run_chunk()
                 reason = self._finished_reason()
+            self._commits.wait()
         finally:
+            self._commits.close()
             self._tensorboard.close()
             if self._progress is not None:
                 self._progress.clear()
@@ -146,13 +164,12 @@ class Trainer:
         chunk_end = step + num_steps
         trained = 0
         started = time.monotonic()
-        for indices in batches:
-            if self._stop.requested:
-                break
+        while trained < num_steps and not self._stop.requested:
             if self._progress is not None:
                 self._progress.update(step=step + trained, next_validation=chunk_end, max_steps=config.max_steps)
-            loss, correct = self._train_step(tf.constant(indices))
-            trained += 1
+            block = batches[trained : trained + STEPS_PER_CALL]
+            loss, correct = self._train_block(tf.constant(block))
+            trained += len(block)
         self.state.step.assign_add(trained)
         train_seconds = time.monotonic() - started
         if trained < num_steps:
@@ -160,11 +177,14 @@ class Trainer:
             # without validation, which happens at chunk ends only.
             if trained:
                 self._commit(None, improved=False)
+                self._commits.wait()
                 logger.info("step %6d | committed on stop request", self._step())
             return
 
         # Validate and track the best weights.
+        validation_started = time.monotonic()
         val_accuracy = self._validation_accuracy()
+        validation_seconds = time.monotonic() - validation_started
         improved = val_accuracy > float(self.state.best_accuracy.numpy())
         if improved:
             self.state.record_improvement(val_accuracy)
@@ -179,21 +199,27 @@ class Trainer:
             "best_accuracy": float(self.state.best_accuracy.numpy()),
             "best_step": int(self.state.best_step.numpy()),
         }
-        commit_started = time.monotonic()
-        self._commit(record, improved=improved)
-        commit_seconds = time.monotonic() - commit_started
-        logger.info(format_chunk_line(record))
-
-        # Report.
         scalars = scalars_of_record(record)
         scalars[STEPS_PER_SECOND] = trained / train_seconds
-        scalars[COMMIT_SECONDS] = commit_seconds
-        self._tensorboard.write(self._step(), scalars)
+        scalars[VALIDATION_SECONDS] = validation_seconds
+        self._commit(record, improved=improved, scalars=scalars)
 
-    def _commit(self, record, *, improved):
-        self.slots.commit(record, improved=improved)
-        if self.segment is not None:
-            self.segment.update(self._step())
+    def _enable_determinism(self, seed):
+        # A method, so that benchmarks/unguarded_runner.py can measure the run without it.
+        enable_determinism(seed)
+
+    def _commit(self, record, *, improved, scalars=None):
+        """Start the commit of the current step; the chunk's report follows it, in the worker thread."""
+        step = self._step()
+
+        def report(commit_seconds):
+            if self.segment is not None:
+                self.segment.update(step)
+            if record is not None:
+                logger.info(format_chunk_line(record))
+                self._tensorboard.write(step, {**scalars, COMMIT_SECONDS: commit_seconds})
+
+        self._commits.submit(record, improved=improved, then=report)
 
     def _is_chunk_end(self, step):
         return is_validation_step(step, chunk_steps=self._config.chunk_steps, max_steps=self._config.max_steps)
@@ -212,16 +238,27 @@ class Trainer:
         correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.int32))
         return loss, correct
 
-    def _predict_eager(self, images):
-        logits = self.state.model(tf.cast(images, tf.float32) / self._pixel_scale, training=False)
-        return tf.argmax(logits, axis=1)
+    def _train_block_eager(self, block):
+        loss = tf.constant(0.0)
+        correct = tf.constant(0)
+        for row in tf.range(tf.shape(block)[0]):
+            loss, correct = self._train_step_eager(block[row])
+        return loss, correct
+
+    def _count_correct_eager(self):
+        correct = tf.constant(0)
+        for start in tf.range(0, tf.shape(self._val_labels)[0], VALIDATION_BATCH):
+            # One batch at a time: parallel iterations would hold the activations of several.
+            tf.autograph.experimental.set_loop_options(parallel_iterations=1)
+            images = self._val_images[start : start + VALIDATION_BATCH]
+            logits = self.state.model(tf.cast(images, tf.float32) / self._pixel_scale, training=False)
+            predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
+            labels = self._val_labels[start : start + VALIDATION_BATCH]
+            correct += tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.int32))
+        return correct
 
     def _validation_accuracy(self):
-        correct = 0
-        for start in range(0, len(self._val_labels), VALIDATION_BATCH):
-            predictions = self._predict(self._val_images[start : start + VALIDATION_BATCH]).numpy()
-            correct += int(np.sum(predictions == self._val_labels[start : start + VALIDATION_BATCH]))
-        return correct / len(self._val_labels)
+        return int(self._count_correct().numpy()) / int(self._val_labels.shape[0])
 
     def _step(self):
         return int(self.state.step.numpy())
@@ -234,6 +271,19 @@ class Trainer:
             patience=self._config.patience,
             chunk_steps=self._config.chunk_steps,
         )
+
+
+def _build_state(job, config, *, seed, optimizer_name=None):
+    """Build the job's model and an Adam optimizer with its variables, as a TrainingState.
+
+    Args:
+        optimizer_name: The optimizer's name, which the checkpoint records;
+            Keras numbers a second optimizer `adam_1` when omitted.
+    """
+    model = job.build_model()
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, name=optimizer_name)
+    optimizer.build(model.trainable_variables)
+    return TrainingState(model, optimizer, seed=seed)
 
 
 def check_model_output(model, splits, *, pixel_scale):
