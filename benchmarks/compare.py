@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from report_tables import format_table, summarize
-from signal_exit import measure_once as measure_sigterm_exit
+from signal_exit import measure as measure_sigterm_exit
 
 BENCHMARKS = Path(__file__).resolve().parent
 VARIANTS = ("runner", "fit", "fit_backup", "runner_unguarded")
@@ -185,13 +185,7 @@ def main():
         runs = [Path(state_dir) / f"runner{round_number}" for round_number in range(arguments.rounds)]
         computes = [compute_seconds(run) for run in runs]
         data_bytes, tensor_bytes = commit_size(runs[0], arguments.steps)
-        sigterm = []
-        for _ in range(arguments.repeats):
-            with tempfile.TemporaryDirectory() as signal_dir:
-                seconds, code = measure_sigterm_exit(signal_dir)
-            if code != 75:
-                raise SystemExit(f"a runner stopped by SIGTERM exited with {code}, expected 75")
-            sigterm.append(seconds)
+        sigterm = measure_sigterm_exit(arguments.repeats)
         resume_startup, probe = measure_resume_startup(state_dir, repeats=3)
         status = measure_status(state_dir, probe, arguments.repeats)
 

@@ -29,18 +29,24 @@ def measure_once(state_dir):
     return time.perf_counter() - sent, process.returncode
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=10)
-    arguments = parser.parse_args()
-
+def measure(repeats):
+    """Return the seconds from SIGTERM to exit of `repeats` runners, each in a fresh state folder."""
     seconds = []
-    for _ in range(arguments.repeats):
+    for _ in range(repeats):
         with tempfile.TemporaryDirectory() as state_dir:
             elapsed, code = measure_once(state_dir)
         if code != 75:
             raise SystemExit(f"runner exited with {code}, expected 75")
         seconds.append(elapsed)
+    return seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    arguments = parser.parse_args()
+
+    seconds = measure(arguments.repeats)
 
     milliseconds = sorted(round(1000 * value) for value in seconds)
     print(

@@ -1,6 +1,7 @@
 """Data set splits, the IDX file reader and the deterministic batch order."""
 
 import dataclasses
+import functools
 import gzip
 import logging
 import zlib
@@ -178,9 +179,15 @@ def describe_search(searched, remedy):
     return f"Data set not found in {'; '.join(searched)}. {remedy}"
 
 
+@functools.lru_cache(maxsize=2)
 def epoch_order(*, seed, epoch, num_examples):
-    """Return the permutation of training examples for one epoch."""
-    return np.random.default_rng([seed, epoch]).permutation(num_examples)
+    """Return the permutation of training examples for one epoch, read-only.
+
+    Cached, so that the chunks of an epoch draw its permutation once.
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(num_examples)
+    order.flags.writeable = False
+    return order
 
 
 def chunk_indices(*, seed, first_step, num_steps, batch_size, num_examples):
@@ -196,10 +203,8 @@ def chunk_indices(*, seed, first_step, num_steps, batch_size, num_examples):
         )
     batches_per_epoch = num_examples // batch_size
     rows = []
-    orders = {}
     for step in range(first_step, first_step + num_steps):
         epoch, offset = divmod(step, batches_per_epoch)
-        if epoch not in orders:
-            orders = {epoch: epoch_order(seed=seed, epoch=epoch, num_examples=num_examples)}
-        rows.append(orders[epoch][offset * batch_size : (offset + 1) * batch_size])
+        order = epoch_order(seed=seed, epoch=epoch, num_examples=num_examples)
+        rows.append(order[offset * batch_size : (offset + 1) * batch_size])
     return np.stack(rows).astype(np.int32)

@@ -48,12 +48,13 @@ class Trainer:
         config: The run's `RunConfig`.
         folder: The run's `RunFolder`; the caller holds its lock.
         splits: The data set, as returned by `job.load_data`.
-        stop: A `runner.signals.StopRequest`, checked before every step. When
-            it is set, the trainer commits at the current step and returns.
+        stop: A `runner.signals.StopRequest`, checked before every block of
+            STEPS_PER_CALL steps. When it is set, the trainer commits at the
+            current step and returns.
         segment: A `runner.segments.Segment` updated when training begins
             and after every commit, or None.
         progress: A `runner.progress.LiveProgress` told the step before every
-            training step, or None.
+            block of steps, or None.
     """
 
     def __init__(self, *, job, config, folder, splits, stop=None, segment=None, progress=None):
