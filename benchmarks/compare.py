@@ -15,7 +15,7 @@ the time from SIGTERM to exit; the time from process start to the first
 training step of a resume; and the time of `runner status --json`. It ends
 with a check of every target.
 
-    python benchmarks/compare.py --rounds 5 --steps 1000
+    python benchmarks/compare.py --rounds 7 --steps 1000
 
 Run it on an otherwise idle machine: every number is wall-clock time.
 """
@@ -163,7 +163,7 @@ def measure_floor():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="Rounds of the four processes.")
+    parser.add_argument("--rounds", type=int, default=7, help="Rounds of the four processes.")
     parser.add_argument("--steps", type=int, default=1000, help="Training steps of each process, a multiple of 100.")
     parser.add_argument("--repeats", type=int, default=10, help="Repeats of the SIGTERM and status measurements.")
     arguments = parser.parse_args()

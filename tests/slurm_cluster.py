@@ -119,6 +119,10 @@ class SlurmCluster:
         """Run a Slurm command against this cluster and return the CompletedProcess."""
         return subprocess.run(list(map(str, command)), capture_output=True, text=True, env=self.env, timeout=60)
 
+    def node_state(self):
+        """Return the state of the cluster's one node, such as `idle`, `allocated` or `completing`."""
+        return self.run("sinfo", "--noheader", "--Node", "--format=%T").stdout.strip()
+
     def job_field(self, job_id, field):
         """Return one field of `scontrol show job`, such as JobState or RestartCnt."""
         output = self.run("scontrol", "show", "job", job_id).stdout

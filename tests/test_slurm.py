@@ -12,6 +12,9 @@ from conftest import SHORT_RUN, committed_step, read_status, slot_contents
 
 BATCH_SCRIPT = Path(__file__).parent.parent / "examples" / "slurm" / "train.sbatch"
 
+# Seconds between a requeue and the forced relaunch of the job.
+RELAUNCH_DELAY = 2.0
+
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory):
@@ -88,11 +91,21 @@ def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, in
     note(f"requeued with the run committed at step {stopped_at}")
 
     # A job that Slurm requeued waits for a begin time two minutes ahead, so
-    # start it now. A job that requeued itself may already be starting, and
-    # changing its start time then would make the launch fail.
+    # start it now, but not too soon: slurmd rejects the relaunch as "already
+    # killed" while the node still cleans up, or when the new launch falls in
+    # the same second as the kill (seen with slurm-wlm 22.05). A job that
+    # requeued itself may already be starting, and changing its start time
+    # then would make the launch fail.
+    requeued_at = time.monotonic()
+
     def restarted():
         state = slurm_cluster.job_field(job_id, "JobState")
-        if state == "PENDING" and slurm_cluster.job_field(job_id, "Reason") == "BeginTime":
+        if (
+            state == "PENDING"
+            and slurm_cluster.job_field(job_id, "Reason") == "BeginTime"
+            and slurm_cluster.node_state() == "idle"
+            and time.monotonic() - requeued_at > RELAUNCH_DELAY
+        ):
             slurm_cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now")
         return state in ("RUNNING", "COMPLETED")
 
