@@ -1,7 +1,8 @@
 """Train the runner's network with Keras `Model.fit`, the way a user would without the runner.
 
 The peer of `runner start` in benchmarks/compare.py: the same network, data,
-batch size, optimizer, steps and validation cadence, with op determinism on.
+batch size, optimizer, steps and validation cadence, validation batches of
+1,000 images as in the runner, and op determinism on.
 Batches come from a `tf.data` pipeline that shuffles the training set, and
 the images are scaled to [0, 1] once, up front, as Keras tutorials do.
 

@@ -12,8 +12,8 @@ logger = logging.getLogger(__name__)
 class CommitWorker:
     """Writes each commit in a background thread, from a copy of the training state taken at the chunk end.
 
-    A commit takes about 25 ms, mostly waiting for the disk to flush files,
-    so the next chunk trains meanwhile. The commit sequence on disk is
+    A commit takes tens of milliseconds, mostly waiting for the disk to
+    flush files, so the next chunk trains meanwhile. The commit sequence on disk is
     unchanged, and so is what a crash leaves: until the worker replaces the
     latest slot's state file, the previous commit is the run's state. At most
     one commit is in flight: `submit` first waits for the previous one, and

@@ -53,8 +53,8 @@ class Trainer:
             current step and returns.
         segment: A `runner.segments.Segment` updated when training begins
             and after every commit, or None.
-        progress: A `runner.progress.LiveProgress` told the step before every
-            block of steps, or None.
+        progress: A `runner.progress.LiveProgress` given the step before
+            every block of steps, or None.
     """
 
     def __init__(self, *, job, config, folder, splits, stop=None, segment=None, progress=None):
