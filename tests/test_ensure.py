@@ -87,8 +87,11 @@ def test_cron_loop_with_kills_matches_uninterrupted(tmp_path, reference_run):
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         calls.append(spawn_runner("ensure", "fashion_mnist", "--state-dir", tmp_path, *SHORT_RUN))
-        time.sleep(1.0)
-        kills += _kill_holder_after_progress(run_dir, calls, kills)
+        # Look for a commit ten times per cron tick: a chunk takes about a
+        # second, and the run must not finish before the third kill.
+        for _ in range(10):
+            time.sleep(0.1)
+            kills += _kill_holder_after_progress(run_dir, calls, kills)
         finished = [call for call in calls if call.poll() == 0]
         if finished and read_status(tmp_path, "fashion_mnist")["state"] == "finished":
             break
