@@ -107,7 +107,7 @@ def commit_size(run_dir, step):
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
     # The model's weights are stored once, under the optimizer's list of them;
-    # `_variables` holds Adam's first and second moments of each weight.
+    # `_variables` contains Adam's first and second moments of each weight.
     tensor_bytes = 0
     for name, shape in shapes.items():
         if name.startswith(("optimizer/_trainable_variables/", "optimizer/_variables/")) and shape:

@@ -4,9 +4,9 @@ The scalars go to `RUN/tensorboard/` as TensorBoard event files: TFRecord
 files of `Event` protos, one file per process. A process writes a chunk's
 scalars only after the chunk is committed, so a killed process leaves no
 scalars of a lost chunk. On every restore, `repair` reconciles the files with
-the committed metrics log: scalars of steps after the restored commit go (a
-fallback to an older commit leaves some), and a committed chunk whose scalars
-a kill prevented gets them back from the log, without the timings, which
+the committed metrics log. Scalars of steps after the restored commit are
+removed, because a fallback to an older commit leaves some. A committed chunk
+whose scalars a kill prevented gets them back from the log, without the timings, which
 only the killed process measured.
 
 Writing the protos directly keeps the `tensorboard` package optional; it is
