@@ -6,6 +6,8 @@ import time
 
 import tensorflow as tf
 
+from runner.checkpoint_write import compile_checkpoint_write
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,6 +40,12 @@ class CommitWorker:
         self._copy = tf.function(self._copy_eager)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
         self._pending = None
+
+    def compile(self):
+        """Trace the copy and the checkpoint writes, so that the first commit does not pay for it."""
+        self._copy.get_concrete_function()
+        compile_checkpoint_write(self._snapshot.latest_checkpoint)
+        compile_checkpoint_write(self._snapshot.best_checkpoint)
 
     def submit(self, record, *, improved, then=None):
         """Copy the live state and start writing its commit; wait for the previous commit first.

@@ -4,7 +4,7 @@ The folder keeps the layout of `tf.train.CheckpointManager`, so TensorFlow's
 own tools read it, but the runner writes it itself, in an order that makes
 each step of a commit safe to interrupt:
 
-1. `Checkpoint.write` saves the data and index files under a staging name.
+1. `Checkpoint.write`, compiled, saves the data and index files under a staging name.
 2. Both files are flushed to disk, then renamed to `ckpt-STEP.*`, data first.
 3. The state file is replaced atomically; this makes the checkpoint part of
    the slot.
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from runner.checkpoint_write import write_checkpoint
 from runner.faults import fault_point
 from runner.files import fsync_path, write_atomically
 from runner.state_file import CHECKPOINT_PREFIX, STATE_FILE, read_state_file, step_of
@@ -102,7 +103,7 @@ class Slot:
         # on how many processes trained the run, and change its bytes.
         checkpoint.save_counter.assign(step)
         fault_point(f"{self.name}_data_before", step)
-        checkpoint.write(str(staging))
+        write_checkpoint(checkpoint, str(staging))
         for suffix in (DATA_SUFFIX, ".index"):
             fsync_path(f"{staging}{suffix}")
         os.replace(f"{staging}{DATA_SUFFIX}", f"{final}{DATA_SUFFIX}")

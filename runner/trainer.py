@@ -89,7 +89,13 @@ class Trainer:
         self._train_block = tf.function(
             self._train_block_eager, input_signature=[tf.TensorSpec([None, None], tf.int32)]
         )
-        self._count_correct = tf.function(self._count_correct_eager)
+        self._count_correct = tf.function(
+            self._count_correct_eager,
+            input_signature=[
+                tf.TensorSpec([None, *self._val_images.shape[1:]], self._val_images.dtype),
+                tf.TensorSpec([None], tf.int32),
+            ],
+        )
 
     def restore(self):
         """Restore the newest readable commit, once; return its step, or None for a new run."""
@@ -117,8 +123,10 @@ class Trainer:
         first_step = self._step()
         self._tensorboard.repair(self._folder.read_metrics(up_to_step=first_step))
         reason = self._finished_reason()
-        if reason is None and self.segment is not None:
-            self.segment.begin(first_step)
+        if reason is None:
+            self._compile()
+            if self.segment is not None:
+                self.segment.begin(first_step)
 
         stopped_by = None
         try:
@@ -146,6 +154,16 @@ class Trainer:
             steps_trained=self._step() - first_step,
             elapsed_seconds=time.monotonic() - started,
         )
+
+    def _compile(self):
+        """Trace and optimize the compiled functions with empty inputs, so that no chunk pays for it.
+
+        The loops run zero times: no variable changes, and no random
+        generator advances.
+        """
+        self._train_block(tf.zeros([0, self._config.batch_size], tf.int32))
+        self._count_correct(self._val_images[:0], self._val_labels[:0])
+        self._commits.compile()
 
     def _run_chunk(self):
         config = self._config
@@ -246,20 +264,20 @@ class Trainer:
             loss, correct = self._train_step_eager(block[row])
         return loss, correct
 
-    def _count_correct_eager(self):
+    def _count_correct_eager(self, images, labels):
         correct = tf.constant(0)
-        for start in tf.range(0, tf.shape(self._val_labels)[0], VALIDATION_BATCH):
+        for start in tf.range(0, tf.shape(labels)[0], VALIDATION_BATCH):
             # One batch at a time: parallel iterations would hold the activations of several.
             tf.autograph.experimental.set_loop_options(parallel_iterations=1)
-            images = self._val_images[start : start + VALIDATION_BATCH]
-            logits = self.state.model(tf.cast(images, tf.float32) / self._pixel_scale, training=False)
+            batch = tf.cast(images[start : start + VALIDATION_BATCH], tf.float32) / self._pixel_scale
+            logits = self.state.model(batch, training=False)
             predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
-            labels = self._val_labels[start : start + VALIDATION_BATCH]
-            correct += tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.int32))
+            correct += tf.reduce_sum(tf.cast(tf.equal(predictions, labels[start : start + VALIDATION_BATCH]), tf.int32))
         return correct
 
     def _validation_accuracy(self):
-        return int(self._count_correct().numpy()) / int(self._val_labels.shape[0])
+        correct = self._count_correct(self._val_images, self._val_labels)
+        return int(correct.numpy()) / int(self._val_labels.shape[0])
 
     def _step(self):
         return int(self.state.step.numpy())
