@@ -17,6 +17,7 @@ from runner.options import (
     BatchSize,
     ChunkSteps,
     DataDir,
+    Devices,
     JobArgument,
     LearningRate,
     MaxSteps,
@@ -28,6 +29,7 @@ from runner.options import (
     StateDir,
     StopAfter,
     StopSignals,
+    Strategy,
     Verbose,
 )
 from runner.signals import StopRequest, parse_duration, parse_signal_names
@@ -145,6 +147,8 @@ def start(
     seed: Optional[int] = Seed,
     stop_after: Optional[str] = StopAfter,
     stop_signals: str = StopSignals,
+    strategy: Optional[str] = Strategy,
+    devices: Optional[int] = Devices,
     verbose: bool = Verbose,
 ):
     """Create a run of JOB and train it; an existing run is rejected."""
@@ -162,6 +166,8 @@ def start(
             overrides=overrides,
             stop=stop,
             progress=progress,
+            strategy=strategy,
+            devices=devices,
         )
     _report_outcome(summary, stop, state_dir)
 
@@ -179,6 +185,8 @@ def resume(
     seed: Optional[int] = Seed,
     stop_after: Optional[str] = StopAfter,
     stop_signals: str = StopSignals,
+    strategy: Optional[str] = Strategy,
+    devices: Optional[int] = Devices,
     verbose: bool = Verbose,
 ):
     """Continue RUN from its last commit; a finished run prints its summary and exits 0.
@@ -193,7 +201,14 @@ def resume(
         from runner.runs import resume_run
 
         summary = resume_run(
-            state_dir=state_dir, run=run, data_dir=data_dir, overrides=overrides, stop=stop, progress=progress
+            state_dir=state_dir,
+            run=run,
+            data_dir=data_dir,
+            overrides=overrides,
+            stop=stop,
+            progress=progress,
+            strategy=strategy,
+            devices=devices,
         )
     if summary.steps_trained == 0 and summary.finished_reason is not None:
         _echo(f"run {run!r} is already finished")
@@ -214,6 +229,8 @@ def ensure(
     seed: Optional[int] = Seed,
     stop_after: Optional[str] = StopAfter,
     stop_signals: str = StopSignals,
+    strategy: Optional[str] = Strategy,
+    devices: Optional[int] = Devices,
     verbose: bool = Verbose,
 ):
     """Start the run if missing, resume it if stopped; for cron and requeue scripts.
@@ -235,6 +252,8 @@ def ensure(
             overrides=overrides,
             stop=stop,
             progress=progress,
+            strategy=strategy,
+            devices=devices,
         )
     except RunBusyError as error:
         if verbose:
@@ -271,14 +290,13 @@ def _report_outcome(summary, stop, state_dir):
     if summary.stopped_by is None:
         _echo(report.describe_finish(summary))
         return
+    # A worker stopped by another worker's request has no request of its own.
+    requester = stop.describe() or "the stop request of another worker"
     if summary.step is None:
-        _echo(f"stopped by {stop.describe()} before run {summary.run!r} was created; nothing was written")
+        _echo(f"stopped by {requester} before run {summary.run!r} was created; nothing was written")
     else:
         state_option = "" if Path(state_dir) == Path("state") else f" --state-dir {state_dir}"
-        _echo(
-            f"stopped by {stop.describe()} at step {summary.step}; "
-            f"resume with: runner resume {summary.run}{state_option}"
-        )
+        _echo(f"stopped by {requester} at step {summary.step}; resume with: runner resume {summary.run}{state_option}")
     raise typer.Exit(int(ExitCode.STOPPED))
 
 

@@ -6,6 +6,7 @@ import re
 
 from runner.errors import InvalidInputError, UsageError
 from runner.files import write_atomically
+from runner.placement import DEFAULT, STRATEGIES
 
 # Letters, digits, '.', '_' and '-', not starting with '.', so a run name is
 # always one plain folder inside the state directory.
@@ -40,6 +41,9 @@ class RunConfig:
         data_fingerprint: SHA-256 of the loaded splits, so a resume on other data is detectable.
         model_signature: Shapes of the network's weights, so a resume with another network is detectable.
         changes: Settings raised on resume: setting, old and new value, step and time.
+        strategy: The tf.distribute strategy, one of `runner.placement.STRATEGIES`.
+        devices: The `--devices` of a `mirrored` run, or None for all of them.
+        replicas: How many replicas trained in sync: devices times workers.
     """
 
     run: str
@@ -54,6 +58,9 @@ class RunConfig:
     data_fingerprint: str = ""
     model_signature: str = ""
     changes: list = dataclasses.field(default_factory=list)
+    strategy: str = DEFAULT
+    devices: int = None
+    replicas: int = 1
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):
@@ -61,6 +68,9 @@ class RunConfig:
         for option in ("max_steps", "chunk_steps", "batch_size"):
             _require(option, getattr(self, option), minimum=1)
         _require("patience", self.patience, minimum=1)
+        _require("replicas", self.replicas, minimum=1)
+        if self.strategy not in STRATEGIES:
+            raise UsageError(f"Invalid value for --strategy: {self.strategy!r}. Pass one of {', '.join(STRATEGIES)}.")
         _require("seed", self.seed, minimum=0)
         if not self.learning_rate > 0:
             raise UsageError(

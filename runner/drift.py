@@ -4,8 +4,11 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import logging
 
 from runner.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
 
 # Settings whose change would make the result differ from the run so far.
 FIXED_SETTINGS = ("seed", "batch_size", "learning_rate", "chunk_steps")
@@ -45,6 +48,36 @@ def apply_overrides(config, overrides, *, step):
         return config
     updated = {change["setting"]: change["new"] for change in changes}
     return dataclasses.replace(config, **updated, changes=[*config.changes, *changes])
+
+
+def apply_placement(config, *, strategy, devices, replicas, step):
+    """Return `config` with the strategy and replica count of this process, recording a change of shape.
+
+    Resuming on another number of replicas is allowed, but the gradients are
+    then summed in another order, so the result differs from an
+    uninterrupted run's. A WARNING says so.
+    """
+    changes = [
+        {"setting": name, "old": getattr(config, name), "new": value, "step": step, "time": _now()}
+        for name, value in (("strategy", strategy), ("replicas", replicas))
+        if getattr(config, name) != value
+    ]
+    if changes:
+        logger.warning(
+            "Run %r trained on %d replicas (%s) and resumes on %d (%s) at step %d. From here on, its results "
+            "differ from those of an uninterrupted run.",
+            config.run,
+            config.replicas,
+            config.strategy,
+            replicas,
+            strategy,
+            step,
+        )
+    if not changes and devices == config.devices:
+        return config
+    return dataclasses.replace(
+        config, strategy=strategy, devices=devices, replicas=replicas, changes=[*config.changes, *changes]
+    )
 
 
 def check_same_data(config, found_fingerprint):

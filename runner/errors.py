@@ -17,6 +17,7 @@ class ExitCode(enum.IntEnum):
     BUSY = 69  # EX_UNAVAILABLE: another process holds the run's lock.
     IO_ERROR = 74  # EX_IOERR: a commit failed; the previous commit is intact.
     STOPPED = 75  # EX_TEMPFAIL: committed and stopped on request; resumable.
+    PEER_LOST = 76  # EX_PROTOCOL: another worker of a multi-worker run was lost; resumable.
     ABORTED = 130  # 128 + SIGINT: aborted without a final commit.
 
 
@@ -90,3 +91,9 @@ class CommitError(RunnerError, OSError):
     """Writing a commit failed; the previous commit is still the run's state."""
 
     exit_code = ExitCode.IO_ERROR
+
+
+class PeerLostError(RunnerError):
+    """Another worker of a multi-worker run stopped answering; the last commit is intact."""
+
+    exit_code = ExitCode.PEER_LOST

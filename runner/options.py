@@ -73,6 +73,22 @@ StopSignals = typer.Option(
     envvar="RUNNER_STOP_SIGNALS",
     help="Comma-separated signals that commit and exit 75.",
 )
+Strategy = typer.Option(
+    None,
+    "--strategy",
+    metavar="NAME",
+    help=(
+        "How to spread training: default (one device), mirrored (this machine's devices) or multi-worker "
+        "(a cluster from TF_CONFIG or srun). `default` for a new run, the run's saved strategy when omitted."
+    ),
+)
+Devices = typer.Option(
+    None,
+    "--devices",
+    metavar="N",
+    min=1,
+    help="With --strategy mirrored: train on N devices, the first N GPUs, or N logical devices split from the CPU.",
+)
 Verbose = typer.Option(False, "--verbose", "-v", help="Log lock, slot and commit details.")
 JobArgument = typer.Argument(
     ..., metavar="JOB", help="Job module in jobs/ (for example fashion_mnist) or path to a job file."

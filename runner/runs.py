@@ -14,11 +14,12 @@ from pathlib import Path
 
 from runner.config import RunConfig
 from runner.data import Splits
-from runner.drift import apply_overrides, check_same_data, check_same_model, model_signature
+from runner.drift import apply_overrides, apply_placement, check_same_data, check_same_model, model_signature
 from runner.errors import InvalidInputError, RunBusyError, RunExistsError, RunnerError, StateNotWritableError
 from runner.files import check_writable
 from runner.job import is_job_path, load_job
 from runner.lock import RunLock, describe_holder
+from runner.placement import DEFAULT, resolve_placement
 from runner.run_folder import RunFolder
 from runner.segments import Segment
 from runner.signals import StopRequest
@@ -33,7 +34,18 @@ def default_run_name(job_spec):
     return Path(job_spec).stem if is_job_path(job_spec) else job_spec
 
 
-def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None, progress=None):
+def start_run(
+    *,
+    state_dir,
+    job_spec,
+    run=None,
+    data_dir=None,
+    overrides=None,
+    stop=None,
+    progress=None,
+    strategy=None,
+    devices=None,
+):
     """Create a run of `job_spec` and train it until it finishes or a stop is requested.
 
     Args:
@@ -42,6 +54,9 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, s
         stop: A `runner.signals.StopRequest`, or None.
         progress: A `runner.progress.LiveProgress` to redraw during chunks,
             or None for progress lines only.
+        strategy: The tf.distribute strategy, one of
+            `runner.placement.STRATEGIES`; `default` when None.
+        devices: The number of devices of a `mirrored` strategy, or None for all.
 
     Returns:
         The RunSummary. Its `step` is None when a stop request came before
@@ -51,18 +66,16 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, s
         RunExistsError: a run of that name exists; nothing is changed.
     """
     stop = stop if stop is not None else StopRequest()
+    placement = resolve_placement(strategy or DEFAULT, devices)
     folder = RunFolder(state_dir, run if run is not None else default_run_name(job_spec))
+    if not placement.is_chief:
+        job = load_job(job_spec)
+        config = _new_config(folder, job, job_spec, data_dir, overrides, placement)
+        return _train_as_worker(job, config, folder, load_splits(job, data_dir), stop, progress, placement)
     _reject_existing(folder)
     job = load_job(job_spec)
 
-    chosen = {name: value for name, value in (overrides or {}).items() if value is not None}
-    hyperparameters = dataclasses.replace(job.hyperparameters, **chosen)
-    config = RunConfig(
-        run=folder.run,
-        job=str(Path(job_spec).resolve()) if is_job_path(job_spec) else job_spec,
-        data_dir=str(Path(data_dir).resolve()) if data_dir is not None else None,
-        **dataclasses.asdict(hyperparameters),
-    )
+    config = _new_config(folder, job, job_spec, data_dir, overrides, placement)
     splits = load_splits(job, data_dir)
     config = dataclasses.replace(config, data_fingerprint=fingerprint(splits))
     if stop.requested:
@@ -79,24 +92,43 @@ def start_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, s
         raise RunExistsError(f"Run {folder.run!r} was created by another process just now.") from None
     with RunLock(folder):
         try:
-            trainer = _build_trainer(job, config, folder, splits, stop, progress)
+            trainer = _build_trainer(job, config, folder, splits, stop, progress, placement)
         except RunnerError:
             # The run has no commit yet, and a run that cannot train would
             # only block `start` after the job is fixed.
             shutil.rmtree(folder.path)
             logger.debug("Removed run folder %s of a job that cannot train", folder.path)
             raise
-        config = dataclasses.replace(config, model_signature=model_signature(trainer.state.model))
+        config = dataclasses.replace(
+            config, model_signature=model_signature(trainer.state.model), replicas=trainer.replicas
+        )
         config.save(folder.config)
         logger.debug("Created run %s in %s", folder.run, folder.path)
         return _train(trainer, folder, stop)
 
 
-def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None, progress=None):
+def _new_config(folder, job, job_spec, data_dir, overrides, placement):
+    """Return the configuration of a new run: the job's hyperparameters with `overrides` applied."""
+    chosen = {name: value for name, value in (overrides or {}).items() if value is not None}
+    hyperparameters = dataclasses.replace(job.hyperparameters, **chosen)
+    return RunConfig(
+        run=folder.run,
+        job=str(Path(job_spec).resolve()) if is_job_path(job_spec) else job_spec,
+        data_dir=str(Path(data_dir).resolve()) if data_dir is not None else None,
+        strategy=placement.strategy,
+        devices=placement.devices,
+        **dataclasses.asdict(hyperparameters),
+    )
+
+
+def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None, progress=None, strategy=None, devices=None):
     """Continue a run from its last commit until it finishes or a stop is requested.
 
     A finished run is not trained, unless `overrides` raises its --max-steps
-    or --patience: the summary comes from its files.
+    or --patience: the summary comes from its files. Without `strategy`,
+    the run resumes with its saved strategy and devices. A run resumed on
+    another number of replicas trains on with a WARNING, and its
+    configuration records the change.
 
     Raises:
         RunNotFoundError: no such run.
@@ -107,8 +139,17 @@ def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None, prog
     stop = stop if stop is not None else StopRequest()
     folder = RunFolder(state_dir, run)
     saved = folder.load_config()
-    _check_run_writable(folder)
+    placement = _resumed_placement(saved, strategy, devices)
+    if placement.is_chief:
+        _check_run_writable(folder)
     config = apply_overrides(saved, overrides, step=read_status(folder)["step"])
+    if not placement.is_chief:
+        status = read_status(folder, config=config)
+        if status["finished_reason"] is not None:
+            return summary_from_status(status)
+        job = load_job(config.job)
+        return _train_as_worker(job, config, folder, load_run_splits(job, config, data_dir), stop, progress, placement)
+
     with RunLock(folder):
         status = read_status(folder, config=config)
         if status["finished_reason"] is not None:
@@ -118,11 +159,35 @@ def resume_run(*, state_dir, run, data_dir=None, overrides=None, stop=None, prog
         job = load_job(config.job)
         splits = load_run_splits(job, config, data_dir)
         check_same_data(config, fingerprint(splits))
-        trainer = _build_trainer(job, config, folder, splits, stop, progress)
+        trainer = _build_trainer(job, config, folder, splits, stop, progress, placement)
         check_same_model(config, model_signature(trainer.state.model))
-        trainer.restore()
+        step = trainer.restore()
+        config = apply_placement(
+            config,
+            strategy=placement.strategy,
+            devices=placement.devices,
+            replicas=trainer.replicas,
+            step=step or 0,
+        )
         _record_changes(folder, saved, config)
         return _train(trainer, folder, stop)
+
+
+def _resumed_placement(saved, strategy, devices):
+    """Return the Placement of a resume: the given strategy and devices, else the run's saved ones."""
+    chosen = strategy or saved.strategy
+    if devices is None and chosen == saved.strategy:
+        devices = saved.devices
+    return resolve_placement(chosen, devices)
+
+
+def _train_as_worker(job, config, folder, splits, stop, progress, placement):
+    """Train as a worker other than the chief: restore the chief's commit, train, and write nothing."""
+    trainer = _build_trainer(job, config, folder, splits, stop, progress, placement)
+    # A stop requested during start-up reaches every worker at their first agreement.
+    trainer.restore()
+    summary = trainer.run()
+    return dataclasses.replace(summary, run=folder.run)
 
 
 def _record_changes(folder, saved, config):
@@ -131,10 +196,23 @@ def _record_changes(folder, saved, config):
         return
     config.save(folder.config)
     for change in config.changes[len(saved.changes) :]:
+        if change["setting"] in ("strategy", "replicas"):
+            continue
         logger.info("--%s raised from %s to %s", change["setting"].replace("_", "-"), change["old"], change["new"])
 
 
-def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, stop=None, progress=None):
+def ensure_run(
+    *,
+    state_dir,
+    job_spec,
+    run=None,
+    data_dir=None,
+    overrides=None,
+    stop=None,
+    progress=None,
+    strategy=None,
+    devices=None,
+):
     """Start the run if it is missing, resume it if it is stopped, leave it if it is finished.
 
     Safe to call again and again, from cron or a requeue script. When another
@@ -145,7 +223,13 @@ def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, 
             or with other values of the given settings.
     """
     folder = RunFolder(state_dir, run if run is not None else default_run_name(job_spec))
-    if not folder.exists():
+    # Only the chief creates the run: another worker starts a new run until
+    # the chief's configuration exists, and learns the chief's step once
+    # training begins.
+    saved_strategy = folder.load_config().strategy if folder.config.exists() else DEFAULT
+    is_chief = resolve_placement(strategy or saved_strategy, devices).is_chief
+    is_new = not folder.exists() if is_chief else not folder.config.exists()
+    if is_new:
         try:
             return start_run(
                 state_dir=state_dir,
@@ -155,6 +239,8 @@ def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, 
                 overrides=overrides,
                 stop=stop,
                 progress=progress,
+                strategy=strategy,
+                devices=devices,
             )
         except RunExistsError:
             # Another process created the run between the check and the start.
@@ -168,7 +254,14 @@ def ensure_run(*, state_dir, job_spec, run=None, data_dir=None, overrides=None, 
             "Pass the same job, or --run NAME for a new run."
         )
     return resume_run(
-        state_dir=state_dir, run=folder.run, data_dir=data_dir, overrides=overrides, stop=stop, progress=progress
+        state_dir=state_dir,
+        run=folder.run,
+        data_dir=data_dir,
+        overrides=overrides,
+        stop=stop,
+        progress=progress,
+        strategy=strategy,
+        devices=devices,
     )
 
 
@@ -198,18 +291,34 @@ def _reject_existing(folder):
         )
 
 
-def _build_trainer(job, config, folder, splits, stop, progress):
+def _build_trainer(job, config, folder, splits, stop, progress, placement):
     # TensorFlow loads here, after every check that can reject the request.
+    # The strategy comes first: a multi-worker one must exist before any
+    # other TensorFlow operation runs.
+    from runner.distribution import create_strategy
     from runner.trainer import Trainer
 
-    segment = Segment(folder, pid=os.getpid(), host=socket.gethostname())
-    return Trainer(job=job, config=config, folder=folder, splits=splits, stop=stop, segment=segment, progress=progress)
+    strategy = create_strategy(placement)
+    stop.reinstall()
+    segment = Segment(folder, pid=os.getpid(), host=socket.gethostname()) if placement.is_chief else None
+    return Trainer(
+        job=job,
+        config=config,
+        folder=folder,
+        splits=splits,
+        stop=stop,
+        segment=segment,
+        progress=progress,
+        strategy=strategy,
+        placement=placement,
+    )
 
 
 def _train(trainer, folder, stop):
     """Run the trainer and close its segment with how it ended."""
-    if stop.requested:
+    if stop.requested and not trainer.is_multi_worker:
         # Stopped during start-up: the last commit, if any, is the run's state.
+        # Workers of a multi-worker run stop together in `run` instead.
         step = folder.committed_step()
         return RunSummary(run=folder.run, step=step or 0, finished_reason=None, stopped_by=stop.reason)
     try:

@@ -100,6 +100,16 @@ class StopRequest:
             self._previous[number] = signal.signal(number, self._handle)
         return self
 
+    def reinstall(self):
+        """Install the handlers again, over any that a library put in place since `install`.
+
+        TensorFlow's multi-worker runtime installs its own SIGTERM handler
+        when the strategy starts (seen with TensorFlow 2.21), so the runner's
+        handler must come back afterwards.
+        """
+        for number in self._previous:
+            signal.signal(number, self._handle)
+
     def uninstall(self):
         """Restore the handlers that were in place before `install`."""
         for number, handler in self._previous.items():

@@ -106,6 +106,17 @@ class Slots:
             self._discard_after(0)
             return None
 
+        self.restore_step(step)
+        self._discard_after(step)
+        return step
+
+    def restore_step(self, step):
+        """Restore the latest slot's commit at `step` and change no file.
+
+        Raises:
+            InvalidInputError: the commit does not match the job's model, or
+                its optimizer and step counters disagree.
+        """
         self._state.optimizer.build(self._state.model.trainable_variables)
         prefix = self.latest.prefix(step)
         try:
@@ -123,8 +134,6 @@ class Slots:
                 f"but the commit is at step {step}. Resume from an intact copy of the run folder."
             )
         logger.debug("Restored %s", prefix)
-        self._discard_after(step)
-        return step
 
     def commit(self, record, *, improved, state=None):
         """Write the commit for the current step: best slot, metrics record, latest slot.

@@ -1,5 +1,6 @@
 """The chunked training loop: train, validate, early stopping, commit."""
 
+import contextlib
 import logging
 import time
 
@@ -9,7 +10,9 @@ import tensorflow as tf
 
 from runner.commit_worker import CommitWorker
 from runner.data import chunk_indices
-from runner.errors import InvalidInputError
+from runner.distribution import Agreement, peer_timeout
+from runner.errors import InvalidInputError, PeerLostError
+from runner.placement import MULTI_WORKER, Placement
 from runner.signals import StopRequest
 from runner.state import Slots, TrainingState
 from runner.stopping import finished_reason, is_validation_step
@@ -55,28 +58,51 @@ class Trainer:
             and after every commit, or None.
         progress: A `runner.progress.LiveProgress` given the step before
             every block of steps, or None.
+        strategy: The `tf.distribute.Strategy` to train with; the default
+            strategy (one device) when None.
+        placement: The `runner.placement.Placement` of this process. Only
+            the chief writes the run folder; the other workers of a
+            multi-worker run read the chief's commits and write nothing.
     """
 
-    def __init__(self, *, job, config, folder, splits, stop=None, segment=None, progress=None):
+    def __init__(
+        self, *, job, config, folder, splits, stop=None, segment=None, progress=None, strategy=None, placement=None
+    ):
         self._config = config
         self._folder = folder
         self._splits = splits
         self._stop = stop if stop is not None else StopRequest()
         self.segment = segment
         self._progress = progress
-        self._tensorboard = TensorBoardLog(folder.tensorboard)
+        self._placement = placement if placement is not None else Placement()
+        self._strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+        self._is_chief = self._placement.is_chief
+        self._agreement = Agreement(self._strategy) if self._placement.strategy == MULTI_WORKER else None
+        self._tensorboard = TensorBoardLog(folder.tensorboard) if self._is_chief else None
         self._restored = False
         self._resumed_from = None
         self._enable_determinism(config.seed)
 
-        self.state = _build_state(job, config, seed=config.seed)
+        replicas = self._strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise InvalidInputError(
+                f"--batch-size {config.batch_size} does not split evenly over {replicas} replicas. "
+                f"Pass a multiple of {replicas}, or train on fewer devices."
+            )
+        with self._strategy.scope():
+            self.state = _build_state(job, config, seed=config.seed)
         check_model_output(self.state.model, splits, pixel_scale=job.pixel_scale)
         self.slots = Slots(folder, self.state, is_chunk_end=self._is_chunk_end)
-        # Built after the live state, so its initializers leave the live
-        # weights as they were; the worker saves this copy.
-        snapshot = _build_state(job, config, seed=config.seed, optimizer_name=self.state.optimizer.name)
-        self._commits = CommitWorker(slots=self.slots, live=self.state, snapshot=snapshot)
-        self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self._commits = None
+        if self._is_chief:
+            # Built after the live state, so its initializers leave the live
+            # weights as they were. Outside the strategy's scope, it holds one
+            # copy of each variable, and the worker saves it with no collective operation.
+            snapshot = _build_state(job, config, seed=config.seed, optimizer_name=self.state.optimizer.name)
+            self._commits = CommitWorker(slots=self.slots, live=self.state, snapshot=snapshot)
+        # Each replica's loss is its share of the global batch's mean, so that
+        # the summed gradients are the gradients of that mean.
+        self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
 
         # Images stay in their stored dtype (uint8 for IDX files); each batch
         # is gathered and scaled inside the compiled step.
@@ -97,12 +123,52 @@ class Trainer:
             ],
         )
 
+    @property
+    def replicas(self):
+        """The number of replicas that train in sync: devices times workers."""
+        return self._strategy.num_replicas_in_sync
+
+    @property
+    def is_multi_worker(self):
+        """Whether other worker processes train this run in lockstep with this one."""
+        return self._agreement is not None
+
     def restore(self):
-        """Restore the newest readable commit, once; return its step, or None for a new run."""
-        if not self._restored:
-            self._resumed_from = self.slots.restore()
-            self._restored = True
+        """Restore the newest readable commit, once; return its step, or None for a new run.
+
+        In a multi-worker run, the chief restores first and the other
+        workers then restore the chief's step, read-only.
+        """
+        if self._restored:
+            return self._resumed_from
+        self._resumed_from = self.slots.restore() if self._is_chief else None
+        if self._agreement is not None:
+            with self._peer_errors():
+                self._resumed_from = self._agree_on_start(self._resumed_from)
+        self._restored = True
         return self._resumed_from
+
+    def _agree_on_start(self, chief_step):
+        """Give every worker the chief's restored step and check that their settings match the chief's."""
+        config = self._config
+        settings = [config.seed, config.batch_size, config.chunk_steps, config.max_steps, config.patience]
+        step, *chief_settings = self._agreement.from_chief([chief_step or 0, *settings])
+        if self._agreement.any(chief_settings != [float(value) for value in settings]):
+            raise InvalidInputError(
+                f"The workers of run {self._folder.run!r} disagree on seed, batch size, chunk, maximum steps "
+                f"or patience: the chief has {[int(value) for value in chief_settings]}, "
+                f"worker {self._placement.worker} has {settings}. Start every worker with the same options."
+            )
+        step = int(step)
+        if not self._is_chief and step > 0:
+            self.slots.restore_step(step)
+        return step if step > 0 or chief_step is not None else None
+
+    def _stop_agreed(self):
+        """Return whether any worker has a stop request; in a multi-worker run, all of them learn it together."""
+        if self._agreement is None:
+            return self._stop.requested
+        return self._agreement.any(self._stop.requested)
 
     def run(self):
         """Train from the last commit until the run is finished or a stop is requested.
@@ -121,7 +187,8 @@ class Trainer:
                 int(self.state.best_step.numpy()),
             )
         first_step = self._step()
-        self._tensorboard.repair(self._folder.read_metrics(up_to_step=first_step))
+        if self._tensorboard is not None:
+            self._tensorboard.repair(self._folder.read_metrics(up_to_step=first_step))
         reason = self._finished_reason()
         if reason is None:
             self._compile()
@@ -130,16 +197,20 @@ class Trainer:
 
         stopped_by = None
         try:
-            while reason is None:
-                if self._stop.requested:
-                    stopped_by = self._stop.reason
-                    break
-                self._run_chunk()
-                reason = self._finished_reason()
-            self._commits.wait()
+            with self._peer_errors():
+                while reason is None:
+                    if self._stop_agreed():
+                        stopped_by = self._stop.reason or PEER_STOP
+                        break
+                    self._run_chunk()
+                    reason = self._finished_reason()
+            if self._commits is not None:
+                self._commits.wait()
         finally:
-            self._commits.close()
-            self._tensorboard.close()
+            if self._commits is not None:
+                self._commits.close()
+            if self._tensorboard is not None:
+                self._tensorboard.close()
             if self._progress is not None:
                 self._progress.clear()
 
@@ -155,6 +226,20 @@ class Trainer:
             elapsed_seconds=time.monotonic() - started,
         )
 
+    @contextlib.contextmanager
+    def _peer_errors(self):
+        """Turn the error of a collective operation whose peers are gone into a PeerLostError."""
+        try:
+            yield
+        except _PEER_ERRORS as error:
+            if self._agreement is None:
+                raise
+            raise PeerLostError(
+                f"Worker {self._placement.worker} lost contact with the other workers of run "
+                f"{self._folder.run!r} at step {self._step()}: {_describe_peer_error(error)}. "
+                "The last commit is intact. Restart every worker, with `runner resume` or your requeue script."
+            ) from None
+
     def _compile(self):
         """Trace and optimize the compiled functions with empty inputs, so that no chunk pays for it.
 
@@ -163,7 +248,8 @@ class Trainer:
         """
         self._train_block(tf.zeros([0, self._config.batch_size], tf.int32))
         self._count_correct(self._val_images[:0], self._val_labels[:0])
-        self._commits.compile()
+        if self._commits is not None:
+            self._commits.compile()
 
     def _run_chunk(self):
         config = self._config
@@ -183,7 +269,7 @@ class Trainer:
         chunk_end = step + num_steps
         trained = 0
         started = time.monotonic()
-        while trained < num_steps and not self._stop.requested:
+        while trained < num_steps and not self._stop_agreed():
             if self._progress is not None:
                 self._progress.update(step=step + trained, next_validation=chunk_end, max_steps=config.max_steps)
             block = batches[trained : trained + STEPS_PER_CALL]
@@ -196,8 +282,9 @@ class Trainer:
             # without validation, which happens at chunk ends only.
             if trained:
                 self._commit(None, improved=False)
-                self._commits.wait()
-                logger.info("step %6d | committed on stop request", self._step())
+                if self._commits is not None:
+                    self._commits.wait()
+                    logger.info("step %6d | committed on stop request", self._step())
             return
 
         # Validate and track the best weights.
@@ -228,8 +315,15 @@ class Trainer:
         enable_determinism(seed)
 
     def _commit(self, record, *, improved, scalars=None):
-        """Start the commit of the current step; the chunk's report follows it, in the worker thread."""
+        """Start the commit of the current step; the chunk's report follows it, in the worker thread.
+
+        Workers other than the chief only log the chunk's line.
+        """
         step = self._step()
+        if self._commits is None:
+            if record is not None:
+                logger.info(format_chunk_line(record))
+            return
 
         def report(commit_seconds):
             if self.segment is not None:
@@ -243,19 +337,29 @@ class Trainer:
     def _is_chunk_end(self, step):
         return is_validation_step(step, chunk_steps=self._config.chunk_steps, max_steps=self._config.max_steps)
 
-    def _train_step_eager(self, indices):
+    def _replica_step(self, indices):
+        """Train one step on this replica's share of the global batch `indices`."""
+        share = self._config.batch_size // self.replicas
+        first = tf.distribute.get_replica_context().replica_id_in_sync_group * share
+        indices = indices[first : first + share]
         images = tf.cast(tf.gather(self._train_images, indices), tf.float32) / self._pixel_scale
         labels = tf.gather(self._train_labels, indices)
         model = self.state.model
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
-            loss = self._loss(labels, logits)
+            loss = self._loss(labels, logits) / self._config.batch_size
         gradients = tape.gradient(loss, model.trainable_variables)
+        # Sums the gradients of all replicas before the update.
         self.state.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         # Accuracy of this batch before the update, from the same forward pass.
         predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
         correct = tf.reduce_sum(tf.cast(tf.equal(predictions, labels), tf.int32))
         return loss, correct
+
+    def _train_step_eager(self, indices):
+        loss, correct = self._strategy.run(self._replica_step, args=(indices,))
+        total = tf.distribute.ReduceOp.SUM
+        return self._strategy.reduce(total, loss, axis=None), self._strategy.reduce(total, correct, axis=None)
 
     def _train_block_eager(self, block):
         loss = tf.constant(0.0)
@@ -290,6 +394,27 @@ class Trainer:
             patience=self._config.patience,
             chunk_steps=self._config.chunk_steps,
         )
+
+
+# What the collective operations of a multi-worker run raise when a worker is
+# gone: a closed connection, a timed-out collective, or an aborted step.
+_PEER_ERRORS = (
+    tf.errors.UnavailableError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.CancelledError,
+    tf.errors.AbortedError,
+)
+# The stop reason of a worker that stops because another worker had a stop request.
+PEER_STOP = "peer_stop"
+
+
+def _describe_peer_error(error):
+    """Say why a collective operation failed, without TensorFlow's graph trace."""
+    if isinstance(error, tf.errors.DeadlineExceededError):
+        return f"no answer within RUNNER_PEER_TIMEOUT ({peer_timeout():g} s)"
+    if isinstance(error, tf.errors.UnavailableError):
+        return "a connection to another worker was closed or refused"
+    return f"the collective operation was {'cancelled' if isinstance(error, tf.errors.CancelledError) else 'aborted'}"
 
 
 def _build_state(job, config, *, seed, optimizer_name=None):

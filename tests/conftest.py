@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,10 +40,14 @@ def run_runner(*args, timeout=300, env=None):
     )
 
 
-def spawn_runner(*args):
+def spawn_runner(*args, env=None):
     """Start the runner CLI in the background and return the Popen."""
     return subprocess.Popen(
-        runner_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_quiet_env()
+        runner_command(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**_quiet_env(), **(env or {})},
     )
 
 
@@ -183,3 +188,62 @@ def folder_listing(run_dir):
         for path in sorted(Path(run_dir).rglob("*"))
         if path.is_file() and path.name != "lock.json"
     }
+
+
+# Two worker processes of a multi-worker run, each on one CPU device.
+MULTI_WORKER = ["--strategy", "multi-worker"]
+# A shorter run for the scale-out tests: two workers train slower than one process.
+SCALE_RUN = ["--max-steps", "300", "--chunk-steps", "100", "--seed", "7"]
+
+
+def free_ports(count):
+    """Return `count` distinct TCP ports that are free on 127.0.0.1 now."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def tf_config_env(ports, index):
+    """Return the TF_CONFIG environment of worker `index` in a cluster of workers on `ports` of 127.0.0.1."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+
+
+def spawn_workers(command, state_dir, *args, env=None):
+    """Start two workers of a multi-worker run on free loopback ports; return their Popens, chief first."""
+    ports = free_ports(2)
+    return [
+        spawn_runner(
+            command,
+            "fashion_mnist",
+            "--state-dir",
+            state_dir,
+            *args,
+            *MULTI_WORKER,
+            env={**tf_config_env(ports, index), **(env or {})},
+        )
+        for index in range(2)
+    ]
+
+
+def finish_workers(workers, timeout=300):
+    """Wait for every worker; return their (exit code, stdout, stderr)."""
+    results = []
+    for worker in workers:
+        stdout, stderr = worker.communicate(timeout=timeout)
+        results.append((worker.returncode, stdout, stderr))
+    return results
+
+
+@pytest.fixture(scope="session")
+def two_worker_reference(tmp_path_factory, fashion_dir):
+    """An uninterrupted two-worker run on loopback; returns its run folder."""
+    state_dir = tmp_path_factory.mktemp("two_workers")
+    results = finish_workers(spawn_workers("start", state_dir, *SCALE_RUN))
+    assert [code for code, _, _ in results] == [0, 0], results
+    return state_dir / "fashion_mnist"

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from slurm_cluster import SlurmCluster, missing_requirement
 
-from conftest import SHORT_RUN, committed_step, read_status, slot_contents
+from conftest import SCALE_RUN, SHORT_RUN, assert_same_run, committed_step, read_status, slot_contents
 
-BATCH_SCRIPT = Path(__file__).parent.parent / "examples" / "slurm" / "train.sbatch"
+EXAMPLES = Path(__file__).parent.parent / "examples" / "slurm"
+BATCH_SCRIPT = EXAMPLES / "train.sbatch"
+MULTI_WORKER_SCRIPT = EXAMPLES / "train-multi-worker.sbatch"
 
 # Seconds between a requeue and the forced relaunch of the job.
 RELAUNCH_DELAY = 2.0
@@ -47,35 +49,43 @@ INTERRUPTIONS = {
 }
 
 
-@pytest.mark.parametrize("interruption", sorted(INTERRUPTIONS))
-def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, interruption):
-    run_dir = tmp_path / "fashion_mnist"
-    slurm_cluster.env.update(
-        RUNNER=f"{sys.executable} -m runner",
-        JOB="fashion_mnist",
-        RUNNER_ARGS=" ".join(["--state-dir", str(tmp_path), *SHORT_RUN]),
-    )
-    began = time.monotonic()
-    timeline = []
+class _Timeline:
+    """Events of a test job with their time since submission, for failure messages."""
 
-    def note(event):
-        timeline.append(f"{time.monotonic() - began:6.1f} s  {event}")
+    def __init__(self):
+        self._began = time.monotonic()
+        self.events = []
 
+    def note(self, event):
+        self.events.append(f"{time.monotonic() - self._began:6.1f} s  {event}")
+
+
+def _submit(slurm_cluster, tmp_path, script, *options):
     submitted = slurm_cluster.run(
-        "sbatch", "--parsable", "--chdir", tmp_path, "--output", tmp_path / "slurm-%j.log", BATCH_SCRIPT
+        "sbatch", "--parsable", "--chdir", tmp_path, "--output", tmp_path / "slurm-%j.log", *options, script
     )
     assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip().split(";")[0]
-    note(f"submitted job {job_id}")
+    return submitted.stdout.strip().split(";")[0]
 
+
+def _describer(slurm_cluster, tmp_path, job_id, timeline):
     def context():
         log = tmp_path / f"slurm-{job_id}.log"
         job = slurm_cluster.run("scontrol", "show", "job", job_id).stdout
         nodes = slurm_cluster.run("sinfo", "-N", "-l").stdout
         tail = log.read_text()[-3000:] if log.is_file() else "(no log yet)"
-        return f"{job}\n{nodes}\n{tail}\n" + "\n".join(timeline)
+        return f"{job}\n{nodes}\n{tail}\n" + "\n".join(timeline.events)
 
-    step = _wait_for(lambda: committed_step(run_dir), timeout=120, what="the first commit", context=context)
+    return context
+
+
+def _interrupt_and_complete(slurm_cluster, job_id, run_dir, interruption, timeline, context):
+    """Interrupt the job after its first commit, relaunch it once requeued, and wait for completion.
+
+    Returns the step committed when the job was requeued.
+    """
+    note = timeline.note
+    step = _wait_for(lambda: committed_step(run_dir), timeout=180, what="the first commit", context=context)
     note(f"first commit at step {step}")
     interrupted = slurm_cluster.run(*INTERRUPTIONS[interruption], job_id)
     assert interrupted.returncode == 0, interrupted.stderr
@@ -118,7 +128,24 @@ def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, in
         context=context,
     )
     note(f"completed, exit code {slurm_cluster.job_field(job_id, 'ExitCode')}")
-    print(f"\n{interruption}:\n" + "\n".join(timeline))
+    return stopped_at
+
+
+@pytest.mark.parametrize("interruption", sorted(INTERRUPTIONS))
+def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, interruption):
+    run_dir = tmp_path / "fashion_mnist"
+    slurm_cluster.env.update(
+        RUNNER=f"{sys.executable} -m runner",
+        JOB="fashion_mnist",
+        RUNNER_ARGS=" ".join(["--state-dir", str(tmp_path), *SHORT_RUN]),
+    )
+    timeline = _Timeline()
+    job_id = _submit(slurm_cluster, tmp_path, BATCH_SCRIPT)
+    timeline.note(f"submitted job {job_id}")
+    context = _describer(slurm_cluster, tmp_path, job_id, timeline)
+
+    stopped_at = _interrupt_and_complete(slurm_cluster, job_id, run_dir, interruption, timeline, context)
+    print(f"\n{interruption}:\n" + "\n".join(timeline.events))
 
     log = (tmp_path / f"slurm-{job_id}.log").read_text()
     assert slurm_cluster.job_field(job_id, "ExitCode") == "0:0", log
@@ -138,3 +165,29 @@ def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, in
     for name in reference:
         assert resumed[name] == reference[name], f"{name} differs from the uninterrupted run"
     assert (run_dir / "metrics.jsonl").read_text() == (reference_run / "metrics.jsonl").read_text()
+
+
+def test_requeued_workers_resume_exactly(tmp_path, slurm_cluster, two_worker_reference):
+    run_dir = tmp_path / "fashion_mnist"
+    slurm_cluster.env.update(
+        RUNNER=f"{sys.executable} -m runner",
+        JOB="fashion_mnist",
+        RUNNER_ARGS=" ".join(["--state-dir", str(tmp_path), *SCALE_RUN]),
+    )
+    timeline = _Timeline()
+    job_id = _submit(slurm_cluster, tmp_path, MULTI_WORKER_SCRIPT, "--ntasks", "2", "--cpus-per-task", "1")
+    timeline.note(f"submitted job {job_id}")
+    context = _describer(slurm_cluster, tmp_path, job_id, timeline)
+
+    stopped_at = _interrupt_and_complete(slurm_cluster, job_id, run_dir, "preemption", timeline, context)
+    print("\nmulti-worker preemption:\n" + "\n".join(timeline.events))
+
+    log = (tmp_path / f"slurm-{job_id}.log").read_text()
+    assert slurm_cluster.job_field(job_id, "ExitCode") == "0:0", log
+    assert int(slurm_cluster.job_field(job_id, "Restarts")) >= 1, log
+    assert "workers exited with 75" in log
+    assert f"resumed at step {stopped_at}" in log
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["strategy"] == "multi-worker"
+    assert config["replicas"] == 2
+    assert_same_run(run_dir, two_worker_reference)
