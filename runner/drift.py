@@ -55,7 +55,7 @@ def apply_placement(config, *, strategy, devices, replicas, step):
 
     Resuming on another number of replicas is allowed, but the gradients are
     then summed in another order, so the result differs from an
-    uninterrupted run's. A WARNING says so.
+    uninterrupted run's. A WARNING reports it.
     """
     changes = [
         {"setting": name, "old": getattr(config, name), "new": value, "step": step, "time": _now()}

@@ -94,6 +94,6 @@ class CommitError(RunnerError, OSError):
 
 
 class PeerLostError(RunnerError):
-    """Another worker of a multi-worker run stopped answering; the last commit is intact."""
+    """Another worker of a multi-worker run became unreachable; the last commit is intact."""
 
     exit_code = ExitCode.PEER_LOST

@@ -1,7 +1,7 @@
 """Where a run trains: its tf.distribute strategy and this process's place among the workers.
 
 Read from the command line and the environment (`TF_CONFIG`, or Slurm's
-variables under `srun`) without loading TensorFlow, so that a worker knows
+variables under `srun`) without loading TensorFlow, so that a worker determines
 whether it is the chief before it touches the run folder.
 """
 

@@ -73,6 +73,8 @@ def read_status(folder, *, config=None):
         "best_step": best_step if last else None,
         "steps_since_improvement": step - best_step,
         "patience": config.patience,
+        "strategy": config.strategy,
+        "replicas": config.replicas,
         "last_val_accuracy": last["val_accuracy"] if last else None,
         "lock_holder": holder,
         "segments": segments,

@@ -26,6 +26,7 @@ def format_status_details(entry):
         ("last val acc", _percent(entry["last_val_accuracy"])),
         ("since improvement", f"{entry['steps_since_improvement']:,} of {entry['patience']:,} steps (patience)"),
         ("training time", _describe_training(entry)),
+        ("strategy", f"{entry['strategy']}, {entry['replicas']} replica{'s' if entry['replicas'] != 1 else ''}"),
     ]
     holder = entry["lock_holder"]
     if holder:

@@ -176,7 +176,9 @@ def _event_files(directory):
 def _read_file(path):
     scalars = []
     try:
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+        # TFRecordDataset rather than summary_iterator, which logs a deprecation WARNING.
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 if value.HasField("simple_value"):
                     scalars.append((value.tag, int(event.step), float(value.simple_value), float(event.wall_time)))

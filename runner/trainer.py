@@ -96,7 +96,7 @@ class Trainer:
         self._commits = None
         if self._is_chief:
             # Built after the live state, so its initializers leave the live
-            # weights as they were. Outside the strategy's scope, it holds one
+            # weights as they were. Outside the strategy's scope, it contains one
             # copy of each variable, and the worker saves it with no collective operation.
             snapshot = _build_state(job, config, seed=config.seed, optimizer_name=self.state.optimizer.name)
             self._commits = CommitWorker(slots=self.slots, live=self.state, snapshot=snapshot)
@@ -396,8 +396,8 @@ class Trainer:
         )
 
 
-# What the collective operations of a multi-worker run raise when a worker is
-# gone: a closed connection, a timed-out collective, or an aborted step.
+# Errors that the collective operations of a multi-worker run raise when a
+# worker is gone: a closed connection, a timed-out collective, or an aborted step.
 _PEER_ERRORS = (
     tf.errors.UnavailableError,
     tf.errors.DeadlineExceededError,

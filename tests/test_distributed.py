@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from conftest import (
     finish_workers,
     free_ports,
     kill_hard,
+    read_status,
     run_runner,
     spawn_runner,
     spawn_workers,
@@ -71,10 +73,15 @@ def mirrored_reference(tmp_path_factory, fashion_dir):
 
 def test_mirrored_config_records_shape(mirrored_reference):
     config = json.loads((mirrored_reference / "config.json").read_text())
+    status = read_status(mirrored_reference.parent, "fashion_mnist")
+    details = run_runner("status", "fashion_mnist", "--state-dir", mirrored_reference.parent).stdout
 
     assert config["strategy"] == "mirrored"
     assert config["devices"] == 2
     assert config["replicas"] == 2
+    assert status["strategy"] == "mirrored"
+    assert status["replicas"] == 2
+    assert re.search(r"^strategy: +mirrored, 2 replicas$", details, re.M), details
 
 
 def test_mirrored_kill_resume_is_exact(tmp_path, mirrored_reference):
@@ -109,7 +116,8 @@ def test_two_device_run_resumes_on_one(tmp_path, mirrored_reference):
 
     assert check.returncode == 0, check.stderr
     assert "differs" not in check.stdout
-    assert "checked" in check.stdout and "at step 300" in check.stdout
+    assert "checked" in check.stdout
+    assert "at step 300" in check.stdout
     assert result.returncode == 0, result.stderr
     assert "trained on 2 replicas (mirrored) and resumes on 1 (default) at step 300" in result.stderr
     assert committed_step(run_dir) == 400
@@ -175,10 +183,10 @@ def test_tf_config_recipe_matches_two_workers(tmp_path, two_worker_reference):
 
 def test_lonely_worker_gives_up(tmp_path, fashion_dir):
     ports = free_ports(2)
-    env = {**tf_config_env(ports, 1), "RUNNER_PEER_TIMEOUT": "5"}
+    env = {**tf_config_env(ports, 1), "RUNNER_PEER_TIMEOUT": "2"}
 
     result = run_runner("start", "fashion_mnist", "--state-dir", tmp_path, *SCALE_RUN, *MULTI_WORKER, env=env)
 
     assert result.returncode == 76, result.stderr
-    assert "worker 1 of 2 gave up waiting for the other workers after 5 s" in result.stderr.lower()
+    assert "worker 1 of 2 gave up waiting for the other workers after 2 s" in result.stderr.lower()
     assert not (tmp_path / "fashion_mnist").exists()
