@@ -296,7 +296,10 @@ def _report_outcome(summary, stop, state_dir):
         _echo(f"stopped by {requester} before run {summary.run!r} was created; nothing was written")
     else:
         state_option = "" if Path(state_dir) == Path("state") else f" --state-dir {state_dir}"
-        _echo(f"stopped by {requester} at step {summary.step}; resume with: runner resume {summary.run}{state_option}")
+        command = f"runner resume {summary.run}{state_option}"
+        if summary.workers > 1:
+            command = f"`{command}` on every worker, with its TF_CONFIG or under srun as before"
+        _echo(f"stopped by {requester} at step {summary.step}; resume with: {command}")
     raise typer.Exit(int(ExitCode.STOPPED))
 
 

@@ -2,6 +2,8 @@
 
 import logging
 import os
+import socket
+import time
 
 import tensorflow as tf
 
@@ -46,16 +48,50 @@ def _multi_worker_strategy(placement):
         resolver = _slurm_resolver()
     else:
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    _configure_coordination(resolver.cluster_spec(), timeout)
+    cluster_spec = resolver.cluster_spec()
+    _configure_coordination(cluster_spec, timeout)
+    if placement.is_chief:
+        # The chief's TensorFlow waits for the others without a time limit,
+        # so it starts only once every other worker listens on its port.
+        own = cluster_spec.task_address(resolver.task_type, resolver.task_id)
+        others = [address for address in _addresses(cluster_spec) if address != own]
+        if not _wait_for_listeners(others, timeout):
+            raise _gave_up(placement, timeout, "nothing listens on " + ", ".join(others))
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
     try:
         return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver, communication_options=options)
     except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError) as error:
-        raise PeerLostError(
-            f"Worker {placement.worker} of {placement.workers} gave up waiting for the other workers after "
-            f"{timeout:g} s ({type(error).__name__}); nothing was trained. Start every worker within "
-            "RUNNER_PEER_TIMEOUT seconds of the others, with the same cluster in TF_CONFIG or the same srun."
-        ) from None
+        raise _gave_up(placement, timeout, type(error).__name__) from None
+
+
+def _gave_up(placement, timeout, reason):
+    return PeerLostError(
+        f"Worker {placement.worker} of {placement.workers} gave up waiting for the other workers after "
+        f"{timeout:g} s ({reason}); nothing was trained. Start every worker within RUNNER_PEER_TIMEOUT "
+        "seconds of the others, with the same cluster in TF_CONFIG or the same srun."
+    )
+
+
+def _addresses(cluster_spec):
+    return [address for job in cluster_spec.jobs for address in cluster_spec.job_tasks(job)]
+
+
+def _wait_for_listeners(addresses, timeout):
+    """Return whether every `host:port` in `addresses` accepts a TCP connection within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    waiting = list(addresses)
+    while waiting:
+        host, _, port = waiting[0].rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                waiting.pop(0)
+                continue
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _configure_coordination(cluster_spec, timeout):

@@ -59,10 +59,10 @@ def apply_placement(config, *, strategy, devices, replicas, step):
     """
     changes = [
         {"setting": name, "old": getattr(config, name), "new": value, "step": step, "time": _now()}
-        for name, value in (("strategy", strategy), ("replicas", replicas))
+        for name, value in (("strategy", strategy), ("devices", devices), ("replicas", replicas))
         if getattr(config, name) != value
     ]
-    if changes:
+    if any(change["setting"] != "devices" for change in changes):
         logger.warning(
             "Run %r trained on %d replicas (%s) and resumes on %d (%s) at step %d. From here on, its results "
             "differ from those of an uninterrupted run.",
@@ -73,7 +73,7 @@ def apply_placement(config, *, strategy, devices, replicas, step):
             strategy,
             step,
         )
-    if not changes and devices == config.devices:
+    if not changes:
         return config
     return dataclasses.replace(
         config, strategy=strategy, devices=devices, replicas=replicas, changes=[*config.changes, *changes]

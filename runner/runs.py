@@ -196,7 +196,7 @@ def _record_changes(folder, saved, config):
         return
     config.save(folder.config)
     for change in config.changes[len(saved.changes) :]:
-        if change["setting"] in ("strategy", "replicas"):
+        if change["setting"] in ("strategy", "devices", "replicas"):
             continue
         logger.info("--%s raised from %s to %s", change["setting"].replace("_", "-"), change["old"], change["new"])
 
@@ -298,6 +298,13 @@ def _build_trainer(job, config, folder, splits, stop, progress, placement):
     from runner.distribution import create_strategy
     from runner.trainer import Trainer
 
+    if config.batch_size % placement.workers:
+        # Checked again against every replica once the strategy exists; this
+        # rejects the batch before the wait for the other workers.
+        raise InvalidInputError(
+            f"--batch-size {config.batch_size} does not split evenly over {placement.workers} workers. "
+            f"Pass a multiple of {placement.workers}."
+        )
     strategy = create_strategy(placement)
     stop.reinstall()
     segment = Segment(folder, pid=os.getpid(), host=socket.gethostname()) if placement.is_chief else None

@@ -14,7 +14,9 @@ class RunSummary:
         steps_trained: Steps this process trained.
         elapsed_seconds: Wall time of this process's training, restore included.
         stopped_by: What stopped an unfinished run: a signal name such as
-            `SIGTERM`, or `time_limit` for --stop-after.
+            `SIGTERM`, `time_limit` for --stop-after, or `peer_stop` for a
+            stop request of another worker.
+        workers: The number of worker processes that trained the run together.
     """
 
     run: Optional[str]
@@ -26,3 +28,4 @@ class RunSummary:
     steps_trained: int = 0
     elapsed_seconds: float = 0.0
     stopped_by: Optional[str] = None
+    workers: int = 1

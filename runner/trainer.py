@@ -224,6 +224,7 @@ class Trainer:
             resumed_from=resumed_from,
             steps_trained=self._step() - first_step,
             elapsed_seconds=time.monotonic() - started,
+            workers=self._placement.workers,
         )
 
     @contextlib.contextmanager
@@ -317,12 +318,13 @@ class Trainer:
     def _commit(self, record, *, improved, scalars=None):
         """Start the commit of the current step; the chunk's report follows it, in the worker thread.
 
-        Workers other than the chief only log the chunk's line.
+        Workers other than the chief only log the chunk's line, at DEBUG level.
         """
         step = self._step()
         if self._commits is None:
             if record is not None:
-                logger.info(format_chunk_line(record))
+                # The chief prints the same line; -v shows this worker's.
+                logger.debug(format_chunk_line(record))
             return
 
         def report(commit_seconds):

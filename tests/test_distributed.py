@@ -127,6 +127,7 @@ def test_two_device_run_resumes_on_one(tmp_path, mirrored_reference):
     changed = {change["setting"]: (change["old"], change["new"], change["step"]) for change in config["changes"]}
     assert changed["strategy"] == ("mirrored", "default", 300)
     assert changed["replicas"] == (2, 1, 300)
+    assert changed["devices"] == (2, None, 300)
 
 
 def test_sigterm_to_one_worker_stops_both(tmp_path, two_worker_reference):
@@ -143,6 +144,7 @@ def test_sigterm_to_one_worker_stops_both(tmp_path, two_worker_reference):
     assert 100 <= step < 300
     assert f"stopped by the stop request of another worker at step {step}" in stopped[0][1]
     assert f"stopped by SIGTERM at step {step}" in stopped[1][1]
+    assert "on every worker" in stopped[1][1]
     assert [code for code, _, _ in resumed] == [0, 0], resumed
     assert f"resumed at step {step}" in resumed[0][1]
     assert_same_run(run_dir, two_worker_reference)
@@ -181,12 +183,13 @@ def test_tf_config_recipe_matches_two_workers(tmp_path, two_worker_reference):
     assert_same_run(tmp_path / "fashion_mnist", two_worker_reference)
 
 
-def test_lonely_worker_gives_up(tmp_path, fashion_dir):
+@pytest.mark.parametrize("index", [0, 1])
+def test_lonely_worker_gives_up(tmp_path, fashion_dir, index):
     ports = free_ports(2)
-    env = {**tf_config_env(ports, 1), "RUNNER_PEER_TIMEOUT": "2"}
+    env = {**tf_config_env(ports, index), "RUNNER_PEER_TIMEOUT": "2"}
 
     result = run_runner("start", "fashion_mnist", "--state-dir", tmp_path, *SCALE_RUN, *MULTI_WORKER, env=env)
 
     assert result.returncode == 76, result.stderr
-    assert "worker 1 of 2 gave up waiting for the other workers after 2 s" in result.stderr.lower()
+    assert f"worker {index} of 2 gave up waiting for the other workers after 2 s" in result.stderr.lower()
     assert not (tmp_path / "fashion_mnist").exists()
