@@ -1,4 +1,4 @@
-"""Where a run trains: its tf.distribute strategy and this process's place among the workers.
+"""The placement of a run: its tf.distribute strategy and this process's place among the workers.
 
 Read from the command line and the environment (`TF_CONFIG`, or Slurm's
 variables under `srun`) without loading TensorFlow, so that a worker determines

@@ -201,68 +201,43 @@ def _record_changes(folder, saved, config):
         logger.info("--%s raised from %s to %s", change["setting"].replace("_", "-"), change["old"], change["new"])
 
 
-def ensure_run(
-    *,
-    state_dir,
-    job_spec,
-    run=None,
-    data_dir=None,
-    overrides=None,
-    stop=None,
-    progress=None,
-    strategy=None,
-    devices=None,
-):
+def ensure_run(*, state_dir, job_spec, run=None, **options):
     """Start the run if it is missing, resume it if it is stopped, leave it if it is finished.
 
     Safe to call again and again, from cron or a requeue script. When another
     process has the run's lock, it raises RunBusyError at once.
+
+    Args:
+        options: The other keyword arguments of `start_run` and
+            `resume_run`: data_dir, overrides, stop, progress, strategy and devices.
 
     Raises:
         InvalidInputError: the run exists but was started with another job
             or with other values of the given settings.
     """
     folder = RunFolder(state_dir, run if run is not None else default_run_name(job_spec))
+    saved = folder.load_config() if folder.config.exists() else None
     # Only the chief creates the run: another worker starts a new run until
     # the chief's configuration exists, and learns the chief's step once
     # training begins.
-    saved_strategy = folder.load_config().strategy if folder.config.exists() else DEFAULT
-    is_chief = resolve_placement(strategy or saved_strategy, devices).is_chief
-    is_new = not folder.exists() if is_chief else not folder.config.exists()
+    strategy = options.get("strategy") or (saved.strategy if saved is not None else DEFAULT)
+    is_chief = resolve_placement(strategy, options.get("devices")).is_chief
+    is_new = not folder.exists() if is_chief else saved is None
     if is_new:
         try:
-            return start_run(
-                state_dir=state_dir,
-                job_spec=job_spec,
-                run=folder.run,
-                data_dir=data_dir,
-                overrides=overrides,
-                stop=stop,
-                progress=progress,
-                strategy=strategy,
-                devices=devices,
-            )
+            return start_run(state_dir=state_dir, job_spec=job_spec, run=folder.run, **options)
         except RunExistsError:
             # Another process created the run between the check and the start.
             raise RunBusyError(describe_holder(folder)) from None
 
-    config = folder.load_config()
+    config = saved if saved is not None else folder.load_config()
     expected_job = str(Path(job_spec).resolve()) if is_job_path(job_spec) else job_spec
     if config.job != expected_job:
         raise InvalidInputError(
             f"Run {folder.run!r} was started with job {config.job}, not {expected_job}. "
             "Pass the same job, or --run NAME for a new run."
         )
-    return resume_run(
-        state_dir=state_dir,
-        run=folder.run,
-        data_dir=data_dir,
-        overrides=overrides,
-        stop=stop,
-        progress=progress,
-        strategy=strategy,
-        devices=devices,
-    )
+    return resume_run(state_dir=state_dir, run=folder.run, **options)
 
 
 def _check_run_writable(folder):

@@ -60,12 +60,21 @@ class _Timeline:
         self.events.append(f"{time.monotonic() - self._began:6.1f} s  {event}")
 
 
-def _submit(slurm_cluster, tmp_path, script, *options):
+def _submit(slurm_cluster, tmp_path, script, run_args, *options):
+    """Submit `script` to train fashion_mnist in `tmp_path`; return the job id, its timeline and a describer."""
+    slurm_cluster.env.update(
+        RUNNER=f"{sys.executable} -m runner",
+        JOB="fashion_mnist",
+        RUNNER_ARGS=" ".join(["--state-dir", str(tmp_path), *run_args]),
+    )
+    timeline = _Timeline()
     submitted = slurm_cluster.run(
         "sbatch", "--parsable", "--chdir", tmp_path, "--output", tmp_path / "slurm-%j.log", *options, script
     )
     assert submitted.returncode == 0, submitted.stderr
-    return submitted.stdout.strip().split(";")[0]
+    job_id = submitted.stdout.strip().split(";")[0]
+    timeline.note(f"submitted job {job_id}")
+    return job_id, timeline, _describer(slurm_cluster, tmp_path, job_id, timeline)
 
 
 def _describer(slurm_cluster, tmp_path, job_id, timeline):
@@ -134,15 +143,7 @@ def _interrupt_and_complete(slurm_cluster, job_id, run_dir, interruption, timeli
 @pytest.mark.parametrize("interruption", sorted(INTERRUPTIONS))
 def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, interruption):
     run_dir = tmp_path / "fashion_mnist"
-    slurm_cluster.env.update(
-        RUNNER=f"{sys.executable} -m runner",
-        JOB="fashion_mnist",
-        RUNNER_ARGS=" ".join(["--state-dir", str(tmp_path), *SHORT_RUN]),
-    )
-    timeline = _Timeline()
-    job_id = _submit(slurm_cluster, tmp_path, BATCH_SCRIPT)
-    timeline.note(f"submitted job {job_id}")
-    context = _describer(slurm_cluster, tmp_path, job_id, timeline)
+    job_id, timeline, context = _submit(slurm_cluster, tmp_path, BATCH_SCRIPT, SHORT_RUN)
 
     stopped_at = _interrupt_and_complete(slurm_cluster, job_id, run_dir, interruption, timeline, context)
     print(f"\n{interruption}:\n" + "\n".join(timeline.events))
@@ -169,15 +170,9 @@ def test_requeued_job_resumes_exactly(tmp_path, slurm_cluster, reference_run, in
 
 def test_requeued_workers_resume_exactly(tmp_path, slurm_cluster, two_worker_reference):
     run_dir = tmp_path / "fashion_mnist"
-    slurm_cluster.env.update(
-        RUNNER=f"{sys.executable} -m runner",
-        JOB="fashion_mnist",
-        RUNNER_ARGS=" ".join(["--state-dir", str(tmp_path), *SCALE_RUN]),
+    job_id, timeline, context = _submit(
+        slurm_cluster, tmp_path, MULTI_WORKER_SCRIPT, SCALE_RUN, "--ntasks", "2", "--cpus-per-task", "1"
     )
-    timeline = _Timeline()
-    job_id = _submit(slurm_cluster, tmp_path, MULTI_WORKER_SCRIPT, "--ntasks", "2", "--cpus-per-task", "1")
-    timeline.note(f"submitted job {job_id}")
-    context = _describer(slurm_cluster, tmp_path, job_id, timeline)
 
     stopped_at = _interrupt_and_complete(slurm_cluster, job_id, run_dir, "preemption", timeline, context)
     print("\nmulti-worker preemption:\n" + "\n".join(timeline.events))
